@@ -1,0 +1,41 @@
+# The two commands of the README: `make run` and `make test`. Each bootstraps .venv itself.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= $(or $(TIAOKUAI_DATA_DIR),var)
+
+.PHONY: run test lint typecheck unit integration bench clean install
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run — seed the demo district into an empty data dir, then serve on :8000
+run: $(STAMP)
+	TIAOKUAI_DATA_DIR=$(DATA_DIR) $(BIN)/tiaokuai demo --if-empty
+	TIAOKUAI_DATA_DIR=$(DATA_DIR) $(BIN)/tiaokuai serve
+
+## make test — ruff, mypy and the whole pytest suite (PostgreSQL at 127.0.0.1:5432)
+test: lint typecheck
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,90 @@
+"""Request dependencies: the system, the principal behind the bearer token, If-Match."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Header, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from domain.actor import Role
+from infra.bootstrap import System
+from infra.tokens import Principal
+
+bearer = HTTPBearer(auto_error=False, description="A token from `tiaokuai token issue`")
+
+
+def get_system(request: Request) -> System:
+    system: System = request.app.state.system
+    return system
+
+
+SystemDep = Annotated[System, Depends(get_system)]
+
+
+def current_principal(
+    system: SystemDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    principal = system.tokens.resolve(credentials.credentials)
+    if principal is None:
+        raise HTTPException(
+            401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"}
+        )
+    structlog.contextvars.bind_contextvars(
+        principal=principal.principal_id, role=principal.role.value, unit=principal.unit
+    )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that admits only principals of the given roles (403 otherwise)."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            allowed = " or ".join(r.value for r in roles)
+            raise HTTPException(403, f"this needs the {allowed} role")
+        return principal
+
+    return check
+
+
+Secretariat = Annotated[Principal, Depends(require(Role.SECRETARIAT))]
+Liaison = Annotated[Principal, Depends(require(Role.LIAISON))]
+Overseer = Annotated[Principal, Depends(require(Role.SECRETARIAT, Role.AUDITOR))]
+"""The secretariat or the auditor: the principals that read across every unit."""
+
+
+def expected_version(
+    if_match: Annotated[
+        str | None,
+        Header(description="The aggregate version the command expects (the GET's ETag)"),
+    ] = None,
+) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    raw = if_match.strip()
+    if raw.startswith("W/"):
+        raw = raw[2:]
+    raw = raw.strip('"')
+    if not raw.isdigit():
+        raise HTTPException(400, 'If-Match: give the aggregate version, e.g. If-Match: "3"')
+    return int(raw)
+
+
+ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+
+
+def require_own_unit(principal: Principal, unit: str) -> None:
+    """A liaison reads only its own unit's view."""
+    if principal.role == Role.LIAISON and principal.unit != unit:
+        raise HTTPException(403, f"a liaison of {principal.unit!r} reads only its own view")

@@ -1,0 +1,612 @@
+"""The application services: one method per use case — load, decide, save.
+
+``TiaokuaiApplication`` is an eventsourcing ``Application``: its repository, notification
+log and snapshots are the library's. Each command returns a ``Written`` with the
+aggregate after the decision and the store position it produced, which is what
+read-your-writes waits for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from domain.actor import SYSTEM, Actor
+from domain.base import TiaokuaiAggregate
+from domain.chains import LinkRole, ResponsibilityChain
+from domain.committees import IndustryPartyCommittee
+from domain.errors import (
+    AlreadyExists,
+    ConcurrentWrite,
+    InvariantViolated,
+    NotFound,
+    VersionMismatch,
+)
+from domain.ids import chain_id, unit_id
+from domain.meetings import JointMeeting
+from domain.tasks import SupervisedTask
+from domain.units import Unit, UnitKind
+from infra.clock import Clock, SystemClock
+from infra.transcodings import ActorAsDict
+
+A = TypeVar("A", bound=TiaokuaiAggregate)
+
+
+@dataclass(frozen=True)
+class Written(Generic[A]):
+    """The outcome of a command: the aggregate now, the position of its last event."""
+
+    aggregate: A
+    position: int
+    created_id: str | None = None
+
+
+class TiaokuaiApplication(Application[UUID]):
+    """Every command of the secretariat and the liaisons."""
+
+    name = "tiaokuai"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        SupervisedTask: 50,
+        ResponsibilityChain: 50,
+        IndustryPartyCommittee: 50,
+        JointMeeting: 50,
+    }
+
+    def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
+        super().__init__(env)
+        self.clock: Clock = clock or SystemClock()
+        self.saved_listeners: list[Callable[[int], None]] = []
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(ActorAsDict())
+
+    # ------------------------------------------------------------ plumbing
+    def _load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
+        try:
+            aggregate: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"{what} does not exist") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"{what} does not exist")
+        return aggregate
+
+    def load_as_of(self, aggregate_id: UUID, *, version: int | None = None) -> TiaokuaiAggregate:
+        """The aggregate at a version (or now), whatever its class."""
+        try:
+            aggregate: Any = self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(f"aggregate {aggregate_id} does not exist") from None
+        assert isinstance(aggregate, TiaokuaiAggregate)
+        return aggregate
+
+    @staticmethod
+    def _expect(aggregate: TiaokuaiAggregate, expected_version: int | None) -> None:
+        if expected_version is not None and expected_version != aggregate.version:
+            raise VersionMismatch(expected_version, aggregate.version)
+
+    def _write(
+        self,
+        aggregate: A,
+        *,
+        expected_version: int | None = None,
+        created: bool = False,
+        created_id: str | None = None,
+    ) -> Written[A]:
+        try:
+            recordings = self.save(aggregate)
+        except IntegrityError:
+            if created:
+                raise AlreadyExists(f"{type(aggregate).__name__} exists already") from None
+            if expected_version is not None:
+                # The caller's precondition no longer holds: someone else wrote first.
+                raise VersionMismatch(expected_version, expected_version + 1) from None
+            raise ConcurrentWrite(
+                "another write to this record happened at the same time; reload and retry"
+            ) from None
+        position = max((r.notification.id for r in recordings), default=0)
+        for listener in self.saved_listeners:
+            listener(position)
+        return Written(aggregate, position, created_id)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def head(self) -> int:
+        """The position of the newest stored event (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+    # ---------------------------------------------------------------- units
+    def unit(self, slug: str, *, field: str = "unit") -> Unit:
+        return self._load(Unit, unit_id(slug), f"{field}: unit {slug!r}")
+
+    def require_units(self, slugs: list[str], field: str, kind: UnitKind | None = None) -> None:
+        for slug in slugs:
+            unit = self.unit(slug, field=field)
+            if kind is not None and unit.kind != kind:
+                raise InvariantViolated(f"{field}: {slug!r} is a {unit.kind}, not a {kind.value}")
+
+    def register_unit(self, *, slug: str, name: str, kind: UnitKind, actor: Actor) -> Written[Unit]:
+        unit = Unit.register(slug=slug, name=name, kind=kind, actor=actor, at=self.now())
+        return self._write(unit, created=True)
+
+    def rename_unit(
+        self, *, slug: str, name: str, reason: str, actor: Actor, expected_version: int | None
+    ) -> Written[Unit]:
+        unit = self.unit(slug)
+        self._expect(unit, expected_version)
+        unit.rename(name=name, reason=reason, actor=actor, at=self.now())
+        return self._write(unit, expected_version=expected_version)
+
+    # ------------------------------------------------------------- meetings
+    def meeting(self, meeting_id: UUID) -> JointMeeting:
+        return self._load(JointMeeting, meeting_id, f"meeting {meeting_id}")
+
+    def convene_meeting(
+        self, *, title: str, held_at: datetime, actor: Actor
+    ) -> Written[JointMeeting]:
+        meeting = JointMeeting.convene(title=title, held_at=held_at, actor=actor, at=self.now())
+        return self._write(meeting, created=True)
+
+    def record_attendance(
+        self, *, meeting_id: UUID, units: list[str], actor: Actor, expected_version: int | None
+    ) -> Written[JointMeeting]:
+        meeting = self.meeting(meeting_id)
+        self._expect(meeting, expected_version)
+        self.require_units(units, "units")
+        meeting.record_attendance(units=units, actor=actor, at=self.now())
+        return self._write(meeting, expected_version=expected_version)
+
+    def adopt_resolution(
+        self, *, meeting_id: UUID, text: str, actor: Actor, expected_version: int | None
+    ) -> Written[JointMeeting]:
+        meeting = self.meeting(meeting_id)
+        self._expect(meeting, expected_version)
+        resolution_id = meeting.adopt_resolution(text=text, actor=actor, at=self.now())
+        return self._write(meeting, expected_version=expected_version, created_id=resolution_id)
+
+    def close_meeting(
+        self, *, meeting_id: UUID, actor: Actor, expected_version: int | None
+    ) -> Written[JointMeeting]:
+        meeting = self.meeting(meeting_id)
+        self._expect(meeting, expected_version)
+        meeting.close(actor=actor, at=self.now())
+        return self._write(meeting, expected_version=expected_version)
+
+    # ---------------------------------------------------------------- tasks
+    def task(self, task_id: UUID) -> SupervisedTask:
+        return self._load(SupervisedTask, task_id, f"task {task_id}")
+
+    def issue_task(
+        self,
+        *,
+        title: str,
+        industry: str,
+        lead_unit: str,
+        co_units: list[str],
+        towns: list[str],
+        deadline: datetime,
+        weight: float,
+        meeting_id: UUID | None,
+        resolution_id: str | None,
+        actor: Actor,
+        description: str = "",
+    ) -> Written[SupervisedTask]:
+        self.unit(lead_unit, field="lead_unit")
+        self.require_units(co_units, "co_units")
+        self.require_units(towns, "towns", UnitKind.TOWN)
+        if meeting_id is not None:
+            meeting = self._load(JointMeeting, meeting_id, f"meeting_id: meeting {meeting_id}")
+            if resolution_id is not None:
+                meeting.require_resolution(resolution_id)
+        task = SupervisedTask.issue(
+            title=title,
+            description=description,
+            industry=industry,
+            lead_unit=lead_unit,
+            co_units=co_units,
+            towns=towns,
+            deadline=deadline,
+            weight=weight,
+            meeting_id=str(meeting_id) if meeting_id else None,
+            resolution_id=resolution_id,
+            actor=actor,
+            at=self.now(),
+        )
+        return self._write(task, created=True)
+
+    def _on_task(
+        self,
+        task_id: UUID,
+        expected_version: int | None,
+        decide: Callable[[SupervisedTask, datetime], str | None],
+    ) -> Written[SupervisedTask]:
+        task = self.task(task_id)
+        self._expect(task, expected_version)
+        created_id = decide(task, self.now())
+        return self._write(task, expected_version=expected_version, created_id=created_id)
+
+    def sign_for(
+        self, *, task_id: UUID, actor: Actor, expected_version: int | None = None
+    ) -> Written[SupervisedTask]:
+        return self._on_task(
+            task_id, expected_version, lambda t, at: t.sign_for(actor=actor, at=at)
+        )
+
+    def report_progress(
+        self,
+        *,
+        task_id: UUID,
+        note: str,
+        percent: int | None,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[SupervisedTask]:
+        return self._on_task(
+            task_id,
+            expected_version,
+            lambda t, at: t.report_progress(note=note, percent=percent, actor=actor, at=at),
+        )
+
+    def report_contribution(
+        self, *, task_id: UUID, note: str, actor: Actor, expected_version: int | None = None
+    ) -> Written[SupervisedTask]:
+        return self._on_task(
+            task_id,
+            expected_version,
+            lambda t, at: t.report_contribution(note=note, actor=actor, at=at),
+        )
+
+    def report_completion(
+        self, *, task_id: UUID, note: str, actor: Actor, expected_version: int | None = None
+    ) -> Written[SupervisedTask]:
+        return self._on_task(
+            task_id,
+            expected_version,
+            lambda t, at: t.report_completion(note=note, actor=actor, at=at),
+        )
+
+    def verify_task(
+        self, *, task_id: UUID, note: str, actor: Actor, expected_version: int | None = None
+    ) -> Written[SupervisedTask]:
+        return self._on_task(
+            task_id, expected_version, lambda t, at: t.verify(note=note, actor=actor, at=at)
+        )
+
+    def return_task(
+        self, *, task_id: UUID, reason: str, actor: Actor, expected_version: int | None = None
+    ) -> Written[SupervisedTask]:
+        return self._on_task(
+            task_id,
+            expected_version,
+            lambda t, at: t.return_for_rework(reason=reason, actor=actor, at=at),
+        )
+
+    def urge_task(
+        self, *, task_id: UUID, note: str, actor: Actor, expected_version: int | None = None
+    ) -> Written[SupervisedTask]:
+        return self._on_task(
+            task_id, expected_version, lambda t, at: t.urge(note=note, actor=actor, at=at)
+        )
+
+    def transfer_lead(
+        self,
+        *,
+        task_id: UUID,
+        new_lead: str,
+        reason: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[SupervisedTask]:
+        self.unit(new_lead, field="new_lead")
+        return self._on_task(
+            task_id,
+            expected_version,
+            lambda t, at: t.transfer_lead(new_lead=new_lead, reason=reason, actor=actor, at=at),
+        )
+
+    def change_co_units(
+        self,
+        *,
+        task_id: UUID,
+        add: list[str],
+        remove: list[str],
+        reason: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[SupervisedTask]:
+        self.require_units(add, "add")
+
+        def decide(task: SupervisedTask, at: datetime) -> None:
+            for unit in add:
+                task.add_co_unit(unit=unit, actor=actor, at=at)
+            for unit in remove:
+                task.remove_co_unit(unit=unit, reason=reason, actor=actor, at=at)
+
+        return self._on_task(task_id, expected_version, decide)
+
+    def change_towns(
+        self,
+        *,
+        task_id: UUID,
+        add: list[str],
+        remove: list[str],
+        reason: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[SupervisedTask]:
+        self.require_units(add, "add", UnitKind.TOWN)
+
+        def decide(task: SupervisedTask, at: datetime) -> None:
+            for unit in add:
+                task.add_town(unit=unit, actor=actor, at=at)
+            for unit in remove:
+                task.remove_town(unit=unit, reason=reason, actor=actor, at=at)
+
+        return self._on_task(task_id, expected_version, decide)
+
+    def request_extension(
+        self,
+        *,
+        task_id: UUID,
+        new_deadline: datetime,
+        reason: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[SupervisedTask]:
+        return self._on_task(
+            task_id,
+            expected_version,
+            lambda t, at: t.request_extension(
+                new_deadline=new_deadline, reason=reason, actor=actor, at=at
+            ),
+        )
+
+    def grant_extension(
+        self,
+        *,
+        task_id: UUID,
+        request_id: str,
+        note: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[SupervisedTask]:
+        return self._on_task(
+            task_id,
+            expected_version,
+            lambda t, at: t.grant_extension(request_id=request_id, note=note, actor=actor, at=at),
+        )
+
+    def deny_extension(
+        self,
+        *,
+        task_id: UUID,
+        request_id: str,
+        reason: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[SupervisedTask]:
+        return self._on_task(
+            task_id,
+            expected_version,
+            lambda t, at: t.deny_extension(
+                request_id=request_id, reason=reason, actor=actor, at=at
+            ),
+        )
+
+    def mark_overdue(self, *, task_id: UUID) -> Written[SupervisedTask] | None:
+        """Record TaskBecameOverdue if the deadline has passed; None when nothing to do."""
+        task = self.task(task_id)
+        if not task.mark_overdue(actor=SYSTEM, at=self.now()):
+            return None
+        try:
+            return self._write(task)
+        except ConcurrentWrite:
+            # Another watcher or a command got there first; the next tick looks again.
+            return None
+
+    # --------------------------------------------------------------- chains
+    def chain(self, industry: str) -> ResponsibilityChain:
+        return self._load(
+            ResponsibilityChain, chain_id(industry), f"responsibility chain {industry!r}"
+        )
+
+    def establish_chain(
+        self, *, industry: str, name: str, actor: Actor
+    ) -> Written[ResponsibilityChain]:
+        chain = ResponsibilityChain.establish(
+            industry=industry, name=name, actor=actor, at=self.now()
+        )
+        return self._write(chain, created=True)
+
+    def add_chain_link(
+        self,
+        *,
+        industry: str,
+        unit: str,
+        role: LinkRole,
+        responsible_person: str,
+        duties: list[str],
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[ResponsibilityChain]:
+        chain = self.chain(industry)
+        self._expect(chain, expected_version)
+        self.unit(unit)
+        link_id = chain.add_link(
+            unit=unit,
+            role=role,
+            responsible_person=responsible_person,
+            duties=duties,
+            actor=actor,
+            at=self.now(),
+        )
+        return self._write(chain, expected_version=expected_version, created_id=link_id)
+
+    def hand_over_link(
+        self,
+        *,
+        industry: str,
+        link_id: str,
+        responsible_person: str,
+        effective_at: datetime,
+        reason: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[ResponsibilityChain]:
+        chain = self.chain(industry)
+        self._expect(chain, expected_version)
+        chain.hand_over(
+            link_id=link_id,
+            responsible_person=responsible_person,
+            effective_at=effective_at,
+            reason=reason,
+            actor=actor,
+            at=self.now(),
+        )
+        return self._write(chain, expected_version=expected_version)
+
+    # ----------------------------------------------------------- committees
+    def committee(self, committee_id: UUID) -> IndustryPartyCommittee:
+        return self._load(IndustryPartyCommittee, committee_id, f"committee {committee_id}")
+
+    def establish_committee(
+        self, *, name: str, industry: str, supervising_unit: str, actor: Actor
+    ) -> Written[IndustryPartyCommittee]:
+        self.unit(supervising_unit, field="supervising_unit")
+        committee = IndustryPartyCommittee.establish(
+            name=name,
+            industry=industry,
+            supervising_unit=supervising_unit,
+            actor=actor,
+            at=self.now(),
+        )
+        return self._write(committee, created=True)
+
+    def _on_committee(
+        self,
+        committee_id: UUID,
+        expected_version: int | None,
+        decide: Callable[[IndustryPartyCommittee, datetime], str | None],
+    ) -> Written[IndustryPartyCommittee]:
+        committee = self.committee(committee_id)
+        self._expect(committee, expected_version)
+        created_id = decide(committee, self.now())
+        return self._write(committee, expected_version=expected_version, created_id=created_id)
+
+    def appoint_secretary(
+        self,
+        *,
+        committee_id: UUID,
+        name: str,
+        reason: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[IndustryPartyCommittee]:
+        return self._on_committee(
+            committee_id,
+            expected_version,
+            lambda c, at: c.appoint_secretary(name=name, reason=reason, actor=actor, at=at),
+        )
+
+    def admit_member(
+        self,
+        *,
+        committee_id: UUID,
+        name: str,
+        enterprise: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[IndustryPartyCommittee]:
+        return self._on_committee(
+            committee_id,
+            expected_version,
+            lambda c, at: c.admit_member(name=name, enterprise=enterprise, actor=actor, at=at),
+        )
+
+    def remove_member(
+        self,
+        *,
+        committee_id: UUID,
+        member_id: str,
+        reason: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[IndustryPartyCommittee]:
+        return self._on_committee(
+            committee_id,
+            expected_version,
+            lambda c, at: c.remove_member(member_id=member_id, reason=reason, actor=actor, at=at),
+        )
+
+    def dispatch_instructor(
+        self,
+        *,
+        committee_id: UUID,
+        name: str,
+        enterprise: str,
+        enterprise_party_members: int,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[IndustryPartyCommittee]:
+        return self._on_committee(
+            committee_id,
+            expected_version,
+            lambda c, at: c.dispatch_instructor(
+                name=name,
+                enterprise=enterprise,
+                enterprise_party_members=enterprise_party_members,
+                actor=actor,
+                at=at,
+            ),
+        )
+
+    def recall_instructor(
+        self,
+        *,
+        committee_id: UUID,
+        instructor_id: str,
+        reason: str,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[IndustryPartyCommittee]:
+        return self._on_committee(
+            committee_id,
+            expected_version,
+            lambda c, at: c.recall_instructor(
+                instructor_id=instructor_id, reason=reason, actor=actor, at=at
+            ),
+        )
+
+    def report_coverage(
+        self,
+        *,
+        committee_id: UUID,
+        period: str,
+        enterprises: int,
+        organizations_covered: int,
+        work_covered: int,
+        party_members: int,
+        workers: int,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Written[IndustryPartyCommittee]:
+        def decide(committee: IndustryPartyCommittee, at: datetime) -> None:
+            committee.report_coverage(
+                period=period,
+                enterprises=enterprises,
+                organizations_covered=organizations_covered,
+                work_covered=work_covered,
+                party_members=party_members,
+                workers=workers,
+                actor=actor,
+                at=at,
+            )
+
+        return self._on_committee(committee_id, expected_version, decide)

@@ -1,0 +1,108 @@
+"""The one wiring module: settings in, a running ``System`` out.
+
+Entry points (API, workers, CLI) and tests all build the system here, choosing only
+the settings and the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import psycopg
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+from psycopg import sql
+
+from infra.application import TiaokuaiApplication
+from infra.clock import Clock, SystemClock
+from infra.projector import InProcessProjector, ProjectionFailed
+from infra.settings import Settings
+from infra.tokens import TokenStore
+from infra.view_store import LiveViewStore, PostgresViewRecorder, SQLiteViewRecorder, ViewRecorder
+from projections.base import Projection
+from projections.registry import build_projections
+
+
+@dataclass
+class System:
+    """Everything a process of Tiaokuai uses, built once."""
+
+    settings: Settings
+    clock: Clock
+    app: TiaokuaiApplication
+    view_recorder: ViewRecorder
+    views: LiveViewStore
+    projector: InProcessProjector
+    tokens: TokenStore
+    projections: list[Projection] = field(default_factory=list)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.settings.tz
+
+    def catch_up(self) -> int:
+        """Bring the in-process views up to the store's head."""
+        return self.projector.catch_up()
+
+    def close(self) -> None:
+        self.projector.stop()
+        self.app.close()
+
+
+def _ensure_schema(settings: Settings) -> None:
+    if settings.store is None or not settings.store_schema:
+        return
+    with psycopg.connect(settings.store, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(sql.Identifier(settings.store_schema))
+        )
+
+
+def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -> System:
+    """Build the application, views, projector and token store for these settings."""
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    if settings.store is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_schema(settings)
+    app = TiaokuaiApplication(env=settings.eventsourcing_env(), clock=clock)
+    app.snapshotting_intervals = {
+        cls: settings.snapshot_interval for cls in TiaokuaiApplication.snapshotting_intervals
+    }
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    recorder: ViewRecorder
+    if isinstance(datastore, PostgresDatastore):
+        recorder = PostgresViewRecorder(datastore)
+    else:
+        assert isinstance(datastore, SQLiteDatastore)
+        recorder = SQLiteViewRecorder(datastore)
+    recorder.create_table()  # type: ignore[attr-defined]
+    projections = build_projections(settings.tz)
+    projector = InProcessProjector(
+        recorder=app.recorder, mapper=app.mapper, views=recorder, projections=projections
+    )
+    system = System(
+        settings=settings,
+        clock=clock,
+        app=app,
+        view_recorder=recorder,
+        views=LiveViewStore(recorder),
+        projector=projector,
+        tokens=TokenStore(datastore),
+        projections=projections,
+    )
+    if settings.bus is None:
+        # No bus: the views run in this process and every write catches them up
+        # before it returns (read-your-writes for the caller).
+        app.saved_listeners.append(lambda _position: _catch_up_after_write(projector))
+    return system
+
+
+def _catch_up_after_write(projector: InProcessProjector) -> None:
+    try:
+        projector.catch_up()
+    except ProjectionFailed:
+        # The write is stored; the failure is logged with its position and the views
+        # stay behind until the projection is fixed. The command itself succeeded.
+        pass

@@ -1,0 +1,98 @@
+"""All settings in one pydantic-settings class (environment prefix ``TIAOKUAI_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the store is, which bus, which port, which time zone."""
+
+    model_config = SettingsConfigDict(env_prefix="TIAOKUAI_", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = Path("var")
+    store: str | None = Field(
+        default=None,
+        description="postgresql://user@host:port/dbname; empty means SQLite in data_dir",
+    )
+    store_schema: str | None = Field(default=None, description="PostgreSQL schema to use")
+    bus: str | None = Field(default=None, description="kafka://host:port; empty means in-process")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    timezone: str = "Asia/Shanghai"
+    deadline_check_seconds: float = 30.0
+    projection_poll_seconds: float = 0.5
+    snapshot_interval: int = 50
+    log_json: bool | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if urlparse(value).scheme not in ("postgresql", "postgres"):
+            raise ValueError("store must be a postgresql:// URL (or empty for SQLite)")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_postgres(self) -> Settings:
+        if self.mode == "production" and self.store is None:
+            raise ValueError("production mode needs TIAOKUAI_STORE=postgresql://...")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.store is None
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "tiaokuai.sqlite"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The environment eventsourcing's infrastructure factory reads."""
+        env = {
+            "CREATE_TABLE": "y",
+            "IS_SNAPSHOTTING_ENABLED": "y",
+        }
+        if self.store is None:
+            env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+            env["SQLITE_DBNAME"] = str(self.sqlite_path)
+            env["SQLITE_LOCK_TIMEOUT"] = "10"
+            return env
+        url = urlparse(self.store)
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
+                "POSTGRES_HOST": url.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(url.port or 5432),
+                "POSTGRES_USER": unquote(url.username or "postgres"),
+                "POSTGRES_PASSWORD": unquote(url.password or ""),
+                "POSTGRES_POOL_SIZE": "10",
+                "POSTGRES_MAX_OVERFLOW": "20",
+                "POSTGRES_LOCK_TIMEOUT": "5",
+            }
+        )
+        if self.store_schema:
+            env["POSTGRES_SCHEMA"] = self.store_schema
+        return env

@@ -1,0 +1,1 @@
+"""Entry points: the server, the long-running workers and the admin commands."""

@@ -1,0 +1,186 @@
+"""The ``tiaokuai`` command: serve, demo, token, worker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from domain.actor import Role
+from domain.errors import NotFound
+from infra.bootstrap import System, bootstrap
+from infra.logging import configure_logging
+from infra.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "store", None):
+        overrides["store"] = args.store
+    if getattr(args, "bus", None):
+        overrides["bus"] = args.bus
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    return Settings(**overrides)
+
+
+def _system(args: argparse.Namespace) -> System:
+    settings = _settings(args)
+    json_logs = (
+        settings.log_json if settings.log_json is not None else settings.mode == "production"
+    )
+    configure_logging(json=json_logs)
+    return bootstrap(settings)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from workers.deadline_watcher import DeadlineWatcher
+
+    system = _system(args)
+    settings = system.settings
+    watcher = DeadlineWatcher(system)
+    if settings.bus is None:
+        system.catch_up()
+        system.projector.start(settings.projection_poll_seconds)
+        watcher.start(settings.deadline_check_seconds)
+    try:
+        uvicorn.run(create_app(system), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        watcher.stop()
+        system.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from infra.demo import seed_demo
+
+    system = _system(args)
+    try:
+        if system.app.head() > 0:
+            print("the store holds events already; the demo seeds only an empty store")
+            return 0 if args.if_empty else 1
+        for line in seed_demo(system):
+            print(line)
+        return 0
+    finally:
+        system.close()
+
+
+def cmd_token_issue(args: argparse.Namespace) -> int:
+    role = Role(args.role)
+    if role == Role.LIAISON and not args.unit:
+        print("error: --unit is required for a liaison", file=sys.stderr)
+        return 2
+    if role != Role.LIAISON and args.unit:
+        print("error: --unit is only for a liaison", file=sys.stderr)
+        return 2
+    system = _system(args)
+    try:
+        if args.unit:
+            try:
+                system.app.unit(args.unit)
+            except NotFound:
+                print(f"error: unit {args.unit!r} is not registered", file=sys.stderr)
+                return 2
+        principal, token = system.tokens.issue(role=role, unit=args.unit, name=args.name)
+        print(f"principal: {principal.principal_id}")
+        print(
+            f"role: {principal.role.value}" + (f" unit: {principal.unit}" if principal.unit else "")
+        )
+        print(f"name: {principal.name}")
+        print("token (shown once; only its hash is stored):")
+        print(token)
+        return 0
+    finally:
+        system.close()
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    system = _system(args)
+    try:
+        system.tokens.revoke(args.principal)
+        print(f"revoked every token of {args.principal}")
+        return 0
+    finally:
+        system.close()
+
+
+def cmd_worker_deadlines(args: argparse.Namespace) -> int:
+    from workers.deadline_watcher import DeadlineWatcher
+
+    system = _system(args)
+    watcher = DeadlineWatcher(system)
+    try:
+        if args.once:
+            for task_id in watcher.tick():
+                print(task_id)
+            return 0
+        watcher.run(system.settings.deadline_check_seconds)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        system.close()
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", help="postgresql://... (default: SQLite in the data dir)")
+    parser.add_argument("--bus", help="kafka://host:port (default: in-process projections)")
+    parser.add_argument("--data-dir", help="where the embedded SQLite store lives (./var)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tiaokuai", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the REST API (never seeds anything)")
+    _common(serve)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="seed the demo district into an empty store")
+    _common(demo)
+    demo.add_argument("--if-empty", action="store_true", help="exit 0 when already seeded")
+    demo.set_defaults(func=cmd_demo)
+
+    token = sub.add_parser("token", help="bearer tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    issue = token.add_parser("issue", help="issue a token; it is printed once, on the last line")
+    _common(issue)
+    issue.add_argument("--role", required=True, choices=[r.value for r in Role])
+    issue.add_argument("--unit", help="the liaison's unit slug")
+    issue.add_argument("--name", required=True, help="the person's name")
+    issue.set_defaults(func=cmd_token_issue)
+    revoke = token.add_parser("revoke", help="revoke every token of a principal")
+    _common(revoke)
+    revoke.add_argument("principal")
+    revoke.set_defaults(func=cmd_token_revoke)
+
+    worker = sub.add_parser("worker", help="long-running workers").add_subparsers(
+        dest="worker_command", required=True
+    )
+    deadlines = worker.add_parser("deadlines", help="the deadline watcher")
+    _common(deadlines)
+    deadlines.add_argument("--once", action="store_true", help="one tick, then exit")
+    deadlines.set_defaults(func=cmd_worker_deadlines)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
