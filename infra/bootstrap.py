@@ -67,7 +67,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     _ensure_schema(settings)
     app = TiaokuaiApplication(env=settings.eventsourcing_env(), clock=clock)
-    app.snapshotting_intervals = {
+    app.snapshotting_intervals = {  # type: ignore[misc]
         cls: settings.snapshot_interval for cls in TiaokuaiApplication.snapshotting_intervals
     }
     datastore = app.factory.datastore  # type: ignore[attr-defined]
