@@ -205,7 +205,8 @@ class IndustryPartyCommittee(TiaokuaiAggregate):
     ) -> None:
         """Coverage for a period (组织覆盖, 工作覆盖); one report per period."""
         self.require_secretariat(actor, "report coverage")
-        if not period.strip():
+        period = period.strip()
+        if not period:
             raise InvariantViolated("period: name the period, e.g. '2026-Q4'")
         if period in self.coverage:
             raise AlreadyExists(f"period: coverage for {period} is reported already")
@@ -223,7 +224,7 @@ class IndustryPartyCommittee(TiaokuaiAggregate):
             raise InvariantViolated("organizations_covered: cannot exceed enterprises")
         if work_covered > enterprises:
             raise InvariantViolated("work_covered: cannot exceed enterprises")
-        self._coverage_reported(period=period.strip(), actor=actor, at=at, **figures)
+        self._coverage_reported(period=period, actor=actor, at=at, **figures)
 
     @event("CoverageReported")
     def _coverage_reported(

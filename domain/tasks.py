@@ -288,6 +288,8 @@ class SupervisedTask(TiaokuaiAggregate):
         reason = self.require_reason(reason, "request an extension")
         if new_deadline <= self.deadline:
             raise InvariantViolated("new_deadline: a new deadline is later than the current one")
+        if new_deadline <= at:
+            raise InvariantViolated("new_deadline: a new deadline is later than now")
         if self.pending_extension is not None:
             raise InvalidState(f"extension request {self.pending_extension} is still pending")
         request_id = f"E{len(self.extension_requests) + 1}"
@@ -489,13 +491,15 @@ class SupervisedTask(TiaokuaiAggregate):
 
     # ------------------------------------------------------------ deadline
     def is_due_for_overdue(self, now: datetime) -> bool:
-        return not self.is_verified and not self.overdue and now >= self.deadline
+        # Strictly after: a task verified at the deadline instant is on time, not late.
+        return not self.is_verified and not self.overdue and now > self.deadline
 
     def mark_overdue(self, *, actor: Actor, at: datetime) -> bool:
         """Record that the deadline passed unverified; once per deadline.
 
         Returns False (and records nothing) when there is nothing to record.
         """
+        self.require_secretariat(actor, "record that a task became overdue")
         if not self.is_due_for_overdue(at):
             return False
         self._became_overdue(deadline=self.deadline, actor=actor, at=at)
