@@ -43,6 +43,7 @@ _HTTP_CODES = {
     412: "precondition_failed",
     415: "unsupported_media_type",
     422: "validation_error",
+    503: "unavailable",
 }
 
 

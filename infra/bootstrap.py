@@ -6,6 +6,9 @@ the settings and the clock.
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -19,7 +22,13 @@ from infra.clock import Clock, SystemClock
 from infra.projector import InProcessProjector, ProjectionFailed
 from infra.settings import Settings
 from infra.tokens import TokenStore
-from infra.view_store import LiveViewStore, PostgresViewRecorder, SQLiteViewRecorder, ViewRecorder
+from infra.view_store import (
+    LiveViewStore,
+    PostgresViewRecorder,
+    SQLiteViewRecorder,
+    ViewRecorder,
+    applied_view,
+)
 from projections.base import Projection
 from projections.registry import build_projections
 
@@ -44,6 +53,36 @@ class System:
     def catch_up(self) -> int:
         """Bring the in-process views up to the store's head."""
         return self.projector.catch_up()
+
+    def wait_for(self, position: int, projections: Sequence[str], timeout: float) -> bool:
+        """Wait until the named projections have applied the event at ``position``.
+
+        In-process, the views are simply caught up. With a bus, the event's aggregate
+        and version are looked up in the store and each projection's applied version
+        of that aggregate is polled, for at most ``timeout`` seconds.
+        """
+        if self.settings.bus is None:
+            self.catch_up()
+            return True
+        found = self.app.recorder.select_notifications(start=position, limit=1, stop=position)
+        if not found:
+            return False
+        aggregate_id, version = str(found[0].originator_id), found[0].originator_version
+        deadline = time.monotonic() + timeout
+        pending = list(projections)
+        while pending:
+            pending = [
+                name
+                for name in pending
+                if int((self.views.get(applied_view(name), aggregate_id) or {}).get("version", 0))
+                < version
+            ]
+            if not pending:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def close(self) -> None:
         self.projector.stop()
@@ -100,9 +139,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -
 
 
 def _catch_up_after_write(projector: InProcessProjector) -> None:
-    try:
+    # The write is stored; a projection failure is logged with its position and the
+    # views stay behind until the projection is fixed. The command itself succeeded.
+    with contextlib.suppress(ProjectionFailed):
         projector.catch_up()
-    except ProjectionFailed:
-        # The write is stored; the failure is logged with its position and the views
-        # stay behind until the projection is fixed. The command itself succeeded.
-        pass

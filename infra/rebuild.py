@@ -40,9 +40,14 @@ def rebuild(system: System, *, upto: int | None = None, batch: int = 500) -> Mem
         position = notifications[-1].id
 
 
-def drift(system: System) -> Iterator[Drift]:
-    """Differences between the live views (at their position) and a rebuild to it."""
-    upto = system.projector.position()
+def drift(system: System, *, upto: int | None = None) -> Iterator[Drift]:
+    """Differences between the live views and a rebuild up to ``upto``.
+
+    By default ``upto`` is the in-process projector's position; with a bus, pass the
+    position the workers are known to have reached (e.g. the store head once idle).
+    """
+    if upto is None:
+        upto = system.projector.position()
     rebuilt = rebuild(system, upto=upto)
     for projection in system.projections:
         for view in projection.views:

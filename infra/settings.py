@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     projection_poll_seconds: float = 0.5
     snapshot_interval: int = 50
     log_json: bool | None = None
+    read_wait_seconds: float = Field(
+        default=5.0, description="how long GET /views?after= waits for the views"
+    )
+    kafka_topic: str = "tiaokuai.events"
+    kafka_partitions: int = Field(default=6, ge=1)
+    kafka_replication: int = Field(default=1, ge=1)
+    kafka_session_timeout_ms: int = 6000
+    kafka_fetch_max_wait_ms: int = 10
+    relay_batch: int = Field(default=1000, ge=1)
+    relay_idle_seconds: float = 0.02
+    heartbeat_seconds: float = 2.0
 
     @field_validator("timezone")
     @classmethod
@@ -50,11 +61,30 @@ class Settings(BaseSettings):
             raise ValueError("store must be a postgresql:// URL (or empty for SQLite)")
         return value
 
+    @field_validator("bus")
+    @classmethod
+    def _kafka_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme != "kafka" or not parsed.netloc:
+            raise ValueError("bus must be kafka://host:port[,host:port] (or empty)")
+        return value
+
     @model_validator(mode="after")
     def _production_needs_postgres(self) -> Settings:
         if self.mode == "production" and self.store is None:
             raise ValueError("production mode needs TIAOKUAI_STORE=postgresql://...")
+        if self.bus is not None and self.store is None:
+            raise ValueError("a Kafka bus needs the PostgreSQL store (--store postgresql://...)")
         return self
+
+    @property
+    def kafka_bootstrap(self) -> list[str]:
+        """The broker addresses of ``bus``."""
+        if self.bus is None:
+            return []
+        return [part for part in urlparse(self.bus).netloc.split(",") if part]
 
     @property
     def tz(self) -> ZoneInfo:

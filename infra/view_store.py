@@ -8,7 +8,7 @@ and a replayed event is refused by the tracking row (nothing applied twice).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from eventsourcing.persistence import Tracking
@@ -81,6 +81,17 @@ class _Batch:
     def scan(self, view: str, prefix: str = "") -> Iterator[tuple[str, Doc]]:
         raise NotImplementedError("projections never scan: one event does O(1) work")
 
+    def prefetch(self, view: str, keys: Sequence[str]) -> None:
+        """Load many documents of one view in one round trip."""
+        wanted = sorted({k for k in keys if (view, k) not in self.cache})
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            statement, params = self.sql.get_many(view, chunk)
+            self.cursor.execute(statement, params)
+            found = {row["key"]: _loads(row["doc"]) for row in self.cursor.fetchall()}
+            for key in chunk:
+                self.cache[(view, key)] = found.get(key)
+
     def flush(self) -> None:
         for view, key in sorted(self.dirty):
             doc = self.cache[(view, key)]
@@ -91,12 +102,56 @@ class _Batch:
 
 
 class _Sql:
-    def __init__(self, get: Any, upsert: Any, delete: Any, scan: Any, reset: Any) -> None:
+    def __init__(
+        self,
+        *,
+        get: Any,
+        get_many: Callable[[str, list[str]], tuple[Any, Any]],
+        upsert: Any,
+        delete: Any,
+        scan: Any,
+        reset: Any,
+    ) -> None:
         self.get = get
+        self.get_many = get_many
         self.upsert = upsert
         self.delete = delete
         self.scan = scan
         self.reset = reset
+
+
+class ProjectionGap(Exception):
+    """An aggregate's next event is missing: applying later ones would corrupt the view."""
+
+
+def applied_view(projection: str) -> str:
+    """The namespace that records, per aggregate, the last version a projection applied."""
+    return f"applied:{projection}"
+
+
+def apply_events(batch: _Batch, envelopes: Sequence[EventEnvelope], projection: Projection) -> int:
+    """Apply each event not applied yet, in order; return the highest position applied.
+
+    An event whose aggregate version the projection has already applied is a duplicate
+    (a redelivery, or the relay publishing twice after a crash) and changes nothing.
+    """
+    seen_view = applied_view(projection.name)
+    batch.prefetch(seen_view, [e.aggregate_id for e in envelopes])
+    highest = 0
+    for envelope in envelopes:
+        seen = batch.get(seen_view, envelope.aggregate_id)
+        last = int(seen["version"]) if seen else 0
+        if envelope.version <= last:
+            continue
+        if envelope.version != last + 1:
+            raise ProjectionGap(
+                f"{projection.name}: {envelope.aggregate_type} {envelope.aggregate_id} jumps "
+                f"from version {last} to {envelope.version} at position {envelope.position}"
+            )
+        projection.apply(envelope, batch)
+        batch.put(seen_view, envelope.aggregate_id, {"version": envelope.version})
+        highest = max(highest, envelope.position)
+    return highest
 
 
 def _apply(
@@ -113,8 +168,7 @@ def _apply(
         fresh = [e for e in envelopes if e.position > start]
         if not fresh:
             continue
-        for envelope in fresh:
-            projection.apply(envelope, batch)
+        apply_events(batch, fresh, projection)
         insert_tracking(cursor, Tracking(projection.name, fresh[-1].position))
     batch.flush()
 
@@ -127,8 +181,14 @@ class SQLiteViewRecorder(SQLiteTrackingRecorder):
     def __init__(self, datastore: SQLiteDatastore) -> None:
         super().__init__(datastore)
         t = self.table
+
+        def get_many(view: str, keys: list[str]) -> tuple[str, list[str]]:
+            marks = ", ".join("?" * len(keys))
+            return f"SELECT key, doc FROM {t} WHERE view = ? AND key IN ({marks})", [view, *keys]
+
         self.sql = _Sql(
             get=f"SELECT doc FROM {t} WHERE view = ? AND key = ?",
+            get_many=get_many,
             upsert=(
                 f"INSERT INTO {t} (view, key, doc) VALUES (?, ?, ?) "
                 "ON CONFLICT (view, key) DO UPDATE SET doc = excluded.doc"
@@ -171,7 +231,7 @@ class SQLiteViewRecorder(SQLiteTrackingRecorder):
 
     def reset(self, projection: Projection) -> None:
         with self.datastore.transaction(commit=True) as c:
-            for view in projection.views:
+            for view in (*projection.views, applied_view(projection.name)):
                 c.execute(self.sql.reset, (view,))
             c.execute("DELETE FROM tracking WHERE application_name = ?", (projection.name,))
 
@@ -192,8 +252,16 @@ class PostgresViewRecorder(PostgresTrackingRecorder):
                 "PRIMARY KEY (view, key))"
             ).format(schema, table)
         )
+        get_many_sql = SQL("SELECT key, doc FROM {0}.{1} WHERE view = %s AND key = ANY(%s)").format(
+            schema, table
+        )
+
+        def get_many(view: str, keys: list[str]) -> tuple[Any, tuple[str, list[str]]]:
+            return get_many_sql, (view, keys)
+
         self.sql = _Sql(
             get=SQL("SELECT doc FROM {0}.{1} WHERE view = %s AND key = %s").format(schema, table),
+            get_many=get_many,
             upsert=SQL(
                 "INSERT INTO {0}.{1} (view, key, doc) VALUES (%s, %s, %s::jsonb) "
                 "ON CONFLICT (view, key) DO UPDATE SET doc = excluded.doc"
@@ -217,6 +285,23 @@ class PostgresViewRecorder(PostgresTrackingRecorder):
                 c, self.sql, envelopes, projections, self._max_tracking_id, self._insert_tracking
             )
 
+    def apply_consumed(
+        self,
+        envelopes: Sequence[EventEnvelope],
+        projection: Projection,
+        *,
+        offsets_statement: Any,
+        offsets: Sequence[tuple[Any, ...]],
+    ) -> int:
+        """Apply consumed events and store the consumer's offsets in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            batch = _Batch(c, self.sql)
+            highest = apply_events(batch, envelopes, projection)
+            batch.flush()
+            for row in offsets:
+                c.execute(offsets_statement, row)
+        return highest
+
     def read_get(self, view: str, key: str) -> Doc | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.sql.get, (view, key))
@@ -230,7 +315,7 @@ class PostgresViewRecorder(PostgresTrackingRecorder):
 
     def reset(self, projection: Projection) -> None:
         with self.datastore.transaction(commit=True) as c:
-            for view in projection.views:
+            for view in (*projection.views, applied_view(projection.name)):
                 c.execute(self.sql.reset, (view,))
             c.execute(self.reset_tracking, (projection.name,))
 

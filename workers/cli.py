@@ -113,6 +113,75 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
         system.close()
 
 
+def cmd_worker_relay(args: argparse.Namespace) -> int:
+    from workers.relay import Relay
+
+    system = _system(args)
+    relay = Relay(system)
+    try:
+        relay.run()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        relay.stop()
+        system.close()
+
+
+def cmd_worker_project(args: argparse.Namespace) -> int:
+    import threading
+
+    from workers.projection_worker import ProjectionWorker
+
+    system = _system(args)
+    names = args.projection or [p.name for p in system.projections]
+    by_name = {p.name: p for p in system.projections}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        print(f"error: unknown projection(s) {unknown}; known: {sorted(by_name)}", file=sys.stderr)
+        system.close()
+        return 2
+    workers = [ProjectionWorker(system, by_name[name]) for name in names]
+    failures: list[BaseException] = []
+
+    def run(worker: ProjectionWorker) -> None:
+        try:
+            worker.run()
+        except BaseException as error:  # one failed projection stops the process, loudly
+            failures.append(error)
+            for other in workers:
+                other.stop()
+
+    threads = [threading.Thread(target=run, args=(w,), name=w.group) for w in workers]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        for worker in workers:
+            worker.stop()
+        for thread in threads:
+            thread.join(timeout=10)
+    finally:
+        system.close()
+    return 1 if failures else 0
+
+
+def cmd_kafka_init(args: argparse.Namespace) -> int:
+    from infra.kafka import clients
+
+    settings = _settings(args)
+    if settings.bus is None:
+        print("error: give --bus kafka://host:port (or TIAOKUAI_BUS)", file=sys.stderr)
+        return 2
+    created = clients.ensure_topic(settings)
+    state = "created" if created else "exists already"
+    print(f"topic {settings.kafka_topic} ({settings.kafka_partitions} partitions): {state}")
+    return 0
+
+
 def cmd_worker_deadlines(args: argparse.Namespace) -> int:
     from workers.deadline_watcher import DeadlineWatcher
 
@@ -173,6 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(deadlines)
     deadlines.add_argument("--once", action="store_true", help="one tick, then exit")
     deadlines.set_defaults(func=cmd_worker_deadlines)
+    relay = worker.add_parser("relay", help="publish the store's events to Kafka")
+    _common(relay)
+    relay.set_defaults(func=cmd_worker_relay)
+    project = worker.add_parser("project", help="projection workers consuming Kafka")
+    _common(project)
+    project.add_argument(
+        "--projection", action="append", help="one projection (repeatable; default: all)"
+    )
+    project.set_defaults(func=cmd_worker_project)
+
+    kafka = sub.add_parser("kafka", help="Kafka set-up").add_subparsers(
+        dest="kafka_command", required=True
+    )
+    init = kafka.add_parser("init", help="create the events topic (idempotent)")
+    _common(init)
+    init.set_defaults(func=cmd_kafka_init)
     return parser
 
 

@@ -28,12 +28,21 @@ After = Annotated[
 ]
 
 
-def _fresh(system: System, after: int | None) -> dict[str, Any]:
-    """Bring the in-process views up to date (or at least to ``after``)."""
-    reached = system.projector.position()
-    if after is None or reached < after:
-        reached = system.catch_up()
-    return {"position": reached}
+def _fresh(system: System, after: int | None, *projections: str) -> dict[str, Any]:
+    """Read-your-writes: wait (bounded) until the view has applied position ``after``."""
+    if system.settings.bus is None:
+        return {"position": system.catch_up(), "caught_up": True}
+    if after is None:
+        return {"caught_up": True}
+    caught_up = system.wait_for(after, projections, system.settings.read_wait_seconds)
+    if not caught_up:
+        raise HTTPException(
+            503,
+            f"after: the view has not reached position {after} within "
+            f"{system.settings.read_wait_seconds:g} s; retry",
+            headers={"Retry-After": "1"},
+        )
+    return {"caught_up": True}
 
 
 @router.get("/units/{unit}", summary="Department view (条): one unit's tasks, links, committees")
@@ -44,7 +53,7 @@ def department_view(
     found = system.app.unit(unit)
     if found.kind != UnitKind.DEPARTMENT:
         raise HTTPException(404, f"unit: {unit!r} is a town; its view is /views/towns/{unit}")
-    meta = _fresh(system, after)
+    meta = _fresh(system, after, "unit_views")
     return {**unit_view(system.views, unit, now=system.clock.now(), tz=system.tz), **meta}
 
 
@@ -56,13 +65,13 @@ def get_town_view(
     found = system.app.unit(town, field="town")
     if found.kind != UnitKind.TOWN:
         raise HTTPException(404, f"town: {town!r} is a department; see /views/units/{town}")
-    meta = _fresh(system, after)
+    meta = _fresh(system, after, "unit_views")
     return {**town_view(system.views, town, now=system.clock.now(), tz=system.tz), **meta}
 
 
 @router.get("/linkage", summary="Linkage matrix (条块联动): units × towns")
 def get_linkage(system: SystemDep, principal: Overseer, after: After = None) -> dict[str, Any]:
-    meta = _fresh(system, after)
+    meta = _fresh(system, after, "linkage")
     return {**linkage_matrix(system.views), **meta}
 
 
@@ -70,7 +79,7 @@ def get_linkage(system: SystemDep, principal: Overseer, after: After = None) -> 
 def get_ledger(
     task_id: UUID, system: SystemDep, principal: Overseer, after: After = None
 ) -> dict[str, Any]:
-    meta = _fresh(system, after)
+    meta = _fresh(system, after, "ledger")
     ledger = task_ledger(system.views, str(task_id), now=system.clock.now(), tz=system.tz)
     if ledger is None:
         raise HTTPException(404, f"task {task_id} does not exist")
@@ -84,11 +93,11 @@ def get_assessment(
     year: Annotated[int, Query(ge=2000, le=2100)],
     after: After = None,
 ) -> dict[str, Any]:
-    meta = _fresh(system, after)
+    meta = _fresh(system, after, "assessment")
     return {**assessment_board(system.views, year), **meta}
 
 
 @router.get("/coverage", summary="Coverage board of the industry party committees")
 def get_coverage(system: SystemDep, principal: Overseer, after: After = None) -> dict[str, Any]:
-    meta = _fresh(system, after)
+    meta = _fresh(system, after, "coverage")
     return {**coverage_board(system.views), **meta}

@@ -1,0 +1,1 @@
+"""Kafka adapters: topic set-up, the relay's producer side, the projection consumers."""

@@ -1,0 +1,100 @@
+"""kafka-python clients configured the one way Tiaokuai uses them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from infra.settings import Settings
+
+
+def producer(settings: Settings) -> KafkaProducer:
+    """Idempotent, acks=all: each acknowledged message is in the log exactly once per send."""
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        batch_size=256 * 1024,
+        allow_auto_create_topics=False,
+        max_block_ms=5000,
+        request_timeout_ms=10000,
+        client_id="tiaokuai-relay",
+    )
+
+
+def group_consumer(settings: Settings, group_id: str, client_id: str) -> KafkaConsumer:
+    """A consumer in a group; offsets live in PostgreSQL, Kafka's are informative."""
+    return KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        allow_auto_create_topics=False,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=max(500, settings.kafka_session_timeout_ms // 6),
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        max_poll_records=2000,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+
+
+def offsets_reader(settings: Settings) -> KafkaConsumer:
+    """A group-less consumer, only for asking the broker about offsets."""
+    return KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        allow_auto_create_topics=False,
+        request_timeout_ms=5000,
+        client_id="tiaokuai-offsets",
+    )
+
+
+def admin(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="tiaokuai-admin",
+        request_timeout_ms=5000,
+    )
+
+
+def topic_exists(settings: Settings) -> bool:
+    client = admin(settings)
+    try:
+        return settings.kafka_topic in client.list_topics()
+    finally:
+        client.close()
+
+
+def ensure_topic(settings: Settings) -> bool:
+    """Create the events topic if it is missing; True when this call created it."""
+    client = admin(settings)
+    try:
+        if settings.kafka_topic in client.list_topics():
+            return False
+        topic = NewTopic(
+            settings.kafka_topic,
+            num_partitions=settings.kafka_partitions,
+            replication_factor=settings.kafka_replication,
+        )
+        try:
+            client.create_topics([topic])
+        except TopicAlreadyExistsError:
+            return False
+        return True
+    finally:
+        client.close()
+
+
+def end_offsets(reader: KafkaConsumer, topic: str) -> dict[int, int]:
+    """Each partition's next offset to be written (empty when the topic is missing)."""
+    partitions = reader.partitions_for_topic(topic)
+    if not partitions:
+        return {}
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    result: dict[Any, int] = reader.end_offsets(tps)
+    return {tp.partition: offset for tp, offset in result.items()}

@@ -1,0 +1,214 @@
+"""A projection worker: one Kafka consumer group per projection, views in PostgreSQL.
+
+Each poll's events are applied and the partitions' next offsets stored in one PostgreSQL
+transaction; an event whose aggregate version the projection already applied is a
+duplicate and changes nothing. A projection that has never consumed first catches up
+from the store (so the topic's retention does not matter), then reads the topic from
+its beginning, dropping what it already has, and follows live.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from eventsourcing.postgres import PostgresDatastore
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from infra.bootstrap import System
+from infra.kafka import clients
+from infra.kafka.state import BusState
+from infra.projector import InProcessProjector
+from infra.view_store import PostgresViewRecorder
+from projections.base import Projection
+from projections.envelope import EventEnvelope
+
+log = structlog.get_logger(__name__)
+
+
+def group_id(projection: str) -> str:
+    return f"tiaokuai.projection.{projection}"
+
+
+def _header(message: Any, name: str) -> str | None:
+    for key, value in message.headers or ():
+        if key == name:
+            return bytes(value).decode()
+    return None
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: ProjectionWorker) -> None:
+        self.worker = worker
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        log.info("worker.partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.worker.position_partitions(list(assigned))
+
+
+class ProjectionWorker:
+    """Consumes the events topic for one projection."""
+
+    def __init__(self, system: System, projection: Projection, *, name: str | None = None) -> None:
+        settings = system.settings
+        if settings.bus is None or settings.store is None:
+            raise ValueError(
+                "a projection worker needs --store postgresql://... and --bus kafka://"
+            )
+        datastore = system.app.factory.datastore  # type: ignore[attr-defined]
+        assert isinstance(datastore, PostgresDatastore)
+        assert isinstance(system.view_recorder, PostgresViewRecorder)
+        self.system = system
+        self.settings = settings
+        self.projection = projection
+        self.group = group_id(projection.name)
+        self.name = name or f"{self.group}.{threading.get_native_id()}"
+        self.views: PostgresViewRecorder = system.view_recorder
+        self.state = BusState(datastore)
+        self.state.create_tables()
+        self.topic = settings.kafka_topic
+        self.epochs: dict[int, str] = {}
+        self.rewound: set[int] = set()
+        self.consumer: KafkaConsumer | None = None
+        self._stop = threading.Event()
+        self._last_beat = 0.0
+        self.applied = 0
+
+    # ----------------------------------------------------------- catch-up
+    def catch_up_from_store(self) -> int:
+        """A projection that never consumed takes the history from the store."""
+        if self.state.partition_offsets(self.group, self.topic):
+            return 0
+        projector = InProcessProjector(
+            recorder=self.system.app.recorder,
+            mapper=self.system.app.mapper,
+            views=self.views,
+            projections=[self.projection],
+        )
+        reached = projector.catch_up()
+        log.info("worker.caught_up_from_store", projection=self.projection.name, position=reached)
+        return reached
+
+    # ---------------------------------------------------------- partitions
+    def position_partitions(self, assigned: list[TopicPartition]) -> None:
+        """Seek each assigned partition to the offset stored with the views."""
+        assert self.consumer is not None
+        stored = self.state.partition_offsets(self.group, self.topic)
+        epoch = self.state.relay_state().epoch
+        for tp in assigned:
+            offset = stored.get(tp.partition)
+            self.rewound.discard(tp.partition)
+            self.epochs[tp.partition] = epoch
+            if offset is not None and offset.epoch == epoch:
+                self.consumer.seek(tp, offset.next_offset)
+            else:
+                # Never consumed, or the topic was rebuilt since: read it from the start.
+                self.consumer.seek_to_beginning(tp)
+                self.rewound.add(tp.partition)
+        log.info("worker.partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
+
+    def _accept(self, tp: TopicPartition, messages: Sequence[Any]) -> list[Any]:
+        """The messages of this incarnation of the topic; rewinds on a new one."""
+        assert self.consumer is not None
+        accepted: list[Any] = []
+        for message in messages:
+            epoch = _header(message, "epoch")
+            if epoch is not None and epoch != self.epochs.get(tp.partition):
+                if tp.partition in self.rewound:
+                    self.epochs[tp.partition] = epoch
+                else:
+                    # The relay rebuilt the topic after we positioned: our offset means
+                    # nothing there, so read this partition again from its beginning.
+                    log.warning("worker.new_epoch", partition=tp.partition, epoch=epoch)
+                    self.epochs[tp.partition] = epoch
+                    self.rewound.add(tp.partition)
+                    self.consumer.seek_to_beginning(tp)
+                    return accepted
+            accepted.append(message)
+        return accepted
+
+    # ---------------------------------------------------------------- work
+    def process(self, records: dict[TopicPartition, list[Any]]) -> int:
+        """Apply one poll's messages; return how many events were new."""
+        envelopes: list[EventEnvelope] = []
+        offsets: list[tuple[Any, ...]] = []
+        for tp in sorted(records, key=lambda t: t.partition):
+            messages = self._accept(tp, records[tp])
+            if not messages:
+                continue
+            batch = [EventEnvelope.from_json(m.value) for m in messages]
+            envelopes.extend(batch)
+            offsets.append(
+                (
+                    self.group,
+                    tp.topic,
+                    tp.partition,
+                    self.epochs[tp.partition],
+                    messages[-1].offset + 1,
+                    max(e.position for e in batch),
+                )
+            )
+        if not offsets:
+            return 0
+        try:
+            self.views.apply_consumed(
+                envelopes,
+                self.projection,
+                offsets_statement=self.state.store_offsets_statement(),
+                offsets=offsets,
+            )
+        except Exception as error:
+            log.error(
+                "projection.failed",
+                projection=self.projection.name,
+                positions=[envelopes[0].position, envelopes[-1].position],
+                offsets=[(o[2], o[4] - 1) for o in offsets],
+                error=repr(error),
+            )
+            raise
+        self.applied += len(envelopes)
+        return len(envelopes)
+
+    def heartbeat(self) -> None:
+        now = time.monotonic()
+        if self.consumer is None or now - self._last_beat < self.settings.heartbeat_seconds:
+            return
+        assignment = sorted(tp.partition for tp in (self.consumer.assignment() or ()))
+        info = {"projection": self.projection.name, "partitions": assignment}
+        self.state.heartbeat(self.name, "projection", info)
+        self._last_beat = now
+
+    def run(self) -> None:
+        """Consume until stopped; reconnects when the broker goes away."""
+        self.catch_up_from_store()
+        while not self._stop.is_set():
+            try:
+                # Whoever starts first creates the topic with the configured partitions
+                # (a broker may otherwise auto-create it with its own default).
+                clients.ensure_topic(self.settings)
+                self.consumer = clients.group_consumer(self.settings, self.group, self.name)
+                self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+                while not self._stop.is_set():
+                    records = self.consumer.poll(timeout_ms=100)
+                    if records:
+                        self.process(records)
+                    self.heartbeat()
+            except KafkaError as error:
+                log.warning("worker.broker_unavailable", error=repr(error))
+                self._stop.wait(1.0)
+            finally:
+                if self.consumer is not None:
+                    try:
+                        self.consumer.close(autocommit=False)
+                    except Exception as error:  # a broken connection must not hide the cause
+                        log.debug("worker.close_failed", error=repr(error))
+                    self.consumer = None
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,184 @@
+"""The relay: the store's notification log → Kafka, in order, keyed by aggregate id.
+
+Its position (in PostgreSQL) advances only after the broker acknowledged every message
+up to it, so a crash republishes (consumers drop the duplicates) and never skips. One
+relay is active at a time (a PostgreSQL advisory lock); others wait as standbys.
+
+If the broker lost the topic's log (a fresh broker, or fewer messages than were
+acknowledged), the relay starts a new epoch and republishes the whole store: the store
+is the source of truth and Kafka a replayable copy of it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import psycopg
+import structlog
+from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresDatastore
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+
+from infra.bootstrap import System
+from infra.envelopes import envelope_from
+from infra.kafka import clients
+from infra.kafka.state import BusState, RelayState
+from projections.envelope import EventEnvelope
+
+log = structlog.get_logger(__name__)
+
+LOCK_KEY = 0x7469616F6B756169  # "tiaokuai"
+TOPIC_CHECK_SECONDS = 5.0
+
+
+def message_headers(envelope: EventEnvelope, epoch: str) -> list[tuple[str, bytes]]:
+    """The headers consumers can route and filter on without decoding the value."""
+    return [
+        ("notification_id", str(envelope.position).encode()),
+        ("event_type", envelope.type.encode()),
+        ("aggregate_type", envelope.aggregate_type.encode()),
+        ("aggregate_id", envelope.aggregate_id.encode()),
+        ("aggregate_version", str(envelope.version).encode()),
+        ("actor_unit", (envelope.actor.get("unit") or "").encode()),
+        ("schema", b"1"),
+        ("epoch", epoch.encode()),
+    ]
+
+
+class Relay:
+    """Publishes every stored event once acknowledged; resumable, never skipping."""
+
+    def __init__(self, system: System, *, name: str = "relay") -> None:
+        if system.settings.bus is None or system.settings.store is None:
+            raise ValueError("the relay needs --store postgresql://... and --bus kafka://...")
+        datastore = system.app.factory.datastore  # type: ignore[attr-defined]
+        assert isinstance(datastore, PostgresDatastore)
+        self.system = system
+        self.settings = system.settings
+        self.name = name
+        self.state = BusState(datastore)
+        self.state.create_tables()
+        self._producer: KafkaProducer | None = None
+        self._reader: KafkaConsumer | None = None
+        self._checked_at: float | None = None
+        self._stop = threading.Event()
+        self._last_beat = 0.0
+
+    # ------------------------------------------------------------- broker
+    def _connect(self) -> None:
+        if self._producer is None:
+            self._producer = clients.producer(self.settings)
+        if self._reader is None:
+            self._reader = clients.offsets_reader(self.settings)
+
+    def _disconnect(self) -> None:
+        for client in (self._producer, self._reader):
+            if client is not None:
+                try:
+                    client.close(timeout=1) if isinstance(client, KafkaProducer) else client.close()
+                except Exception as error:  # closing a broken client must not mask the cause
+                    log.debug("relay.close_failed", error=repr(error))
+        self._producer = None
+        self._reader = None
+        self._checked_at = None
+
+    def _check_topic(self, state: RelayState) -> RelayState:
+        """Make sure the topic exists and still holds what was acknowledged."""
+        assert self._reader is not None
+        created = clients.ensure_topic(self.settings)
+        ends = clients.end_offsets(self._reader, self.settings.kafka_topic)
+        if created or sum(ends.values()) < state.published:
+            log.warning(
+                "relay.topic_lost",
+                created=created,
+                messages=sum(ends.values()),
+                acknowledged=state.published,
+            )
+            state = self.state.new_epoch(self.name)
+        self._checked_at = time.monotonic()
+        return state
+
+    # -------------------------------------------------------------- work
+    def publish_batch(self) -> int:
+        """Publish the next batch after the relay's position; return how many."""
+        self._connect()
+        state = self.state.relay_state(self.name)
+        # Re-checked now and then: a broker that restarted empty may accept sends again
+        # before anything fails, and only the offsets show that its log is gone.
+        if self._checked_at is None or time.monotonic() - self._checked_at > TOPIC_CHECK_SECONDS:
+            state = self._check_topic(state)
+        notifications: Sequence[Notification] = self.system.app.recorder.select_notifications(
+            start=state.position + 1, limit=self.settings.relay_batch
+        )
+        if not notifications:
+            return 0
+        assert self._producer is not None
+        futures = []
+        for notification in notifications:
+            envelope = envelope_from(notification, self.system.app.mapper)
+            futures.append(
+                self._producer.send(
+                    self.settings.kafka_topic,
+                    key=envelope.aggregate_id.encode(),
+                    value=envelope.to_json(),
+                    headers=message_headers(envelope, state.epoch),
+                )
+            )
+        self._producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=30)  # raises if the broker did not acknowledge
+        last = notifications[-1].id
+        self.state.advance_relay(
+            position=last, published=len(notifications), epoch=state.epoch, name=self.name
+        )
+        return len(notifications)
+
+    def heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_beat >= self.settings.heartbeat_seconds:
+            state = self.state.relay_state(self.name)
+            self.state.heartbeat(
+                self.name,
+                "relay",
+                {"position": state.position, "epoch": state.epoch, "head": self.system.app.head()},
+            )
+            self._last_beat = now
+
+    def run(self) -> None:
+        """Publish until stopped, holding the leader lock; survive broker outages."""
+        assert self.settings.store is not None
+        with psycopg.connect(self.settings.store, autocommit=True) as lock_conn:
+            while not self._stop.is_set():
+                row = lock_conn.execute(
+                    "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                    (LOCK_KEY & 0x7FFFFFFF, f"{self.system.app.name}:{self.name}"),
+                ).fetchone()
+                if row and row[0]:
+                    break
+                log.info("relay.standby")
+                self._stop.wait(1.0)
+            log.info("relay.started", topic=self.settings.kafka_topic)
+            backoff = 0.5
+            while not self._stop.is_set():
+                try:
+                    published = self.publish_batch()
+                    self.heartbeat()
+                    backoff = 0.5
+                    if published == 0:
+                        self._stop.wait(self.settings.relay_idle_seconds)
+                except KafkaError as error:
+                    log.warning("relay.broker_unavailable", error=repr(error), retry_in=backoff)
+                    self._disconnect()
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    try:
+                        self.heartbeat(force=True)
+                    except Exception as beat_error:  # the store may be down too
+                        log.warning("relay.heartbeat_failed", error=repr(beat_error))
+            self._disconnect()
+
+    def stop(self) -> None:
+        self._stop.set()
