@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -10,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import install_error_handlers
-from api.routes import chains, committees, meetings, tasks, units, views
+from api.routes import chains, committees, meetings, operations, tasks, units, views
 from infra.bootstrap import System
 
 log = structlog.get_logger(__name__)
@@ -32,13 +33,14 @@ def create_app(system: System) -> FastAPI:
     app = FastAPI(title="Tiaokuai", version="0.1.0", description=DESCRIPTION)
     app.state.system = system
     install_error_handlers(app)
-    for module in (units, meetings, tasks, chains, committees, views):
+    for module in (units, meetings, tasks, chains, committees, views, operations):
         app.include_router(module.router)
 
     @app.middleware("http")
     async def request_context(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        started = time.perf_counter()
         request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
@@ -57,15 +59,12 @@ def create_app(system: System) -> FastAPI:
                 status_code=500,
             )
         response.headers["X-Request-Id"] = request_id
-        log.info("request", status=response.status_code)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - started
+        operations.REQUESTS.labels(request.method, template, str(response.status_code)).inc()
+        operations.LATENCY.labels(request.method, template).observe(elapsed)
+        log.info("request", status=response.status_code, ms=round(elapsed * 1000, 1))
         return response
-
-    @app.get("/health", tags=["operations"], summary="Liveness and the views' position")
-    def health() -> dict[str, object]:
-        return {
-            "status": "ok",
-            "store_head": system.app.head(),
-            "views": system.projector.positions(),
-        }
 
     return app

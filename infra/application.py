@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
@@ -36,6 +37,7 @@ from infra.clock import Clock, SystemClock
 from infra.transcodings import ActorAsDict
 
 A = TypeVar("A", bound=TiaokuaiAggregate)
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class TiaokuaiApplication(Application[UUID]):
 
     # ------------------------------------------------------------ plumbing
     def _load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
+        structlog.contextvars.bind_contextvars(aggregate_id=str(aggregate_id))
         try:
             aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -111,6 +114,14 @@ class TiaokuaiApplication(Application[UUID]):
                 "another write to this record happened at the same time; reload and retry"
             ) from None
         position = max((r.notification.id for r in recordings), default=0)
+        structlog.contextvars.bind_contextvars(aggregate_id=str(aggregate.id))
+        log.info(
+            "command.saved",
+            aggregate_type=type(aggregate).__name__,
+            version=aggregate.version,
+            events=len(recordings),
+            position=position,
+        )
         for listener in self.saved_listeners:
             listener(position)
         return Written(aggregate, position, created_id)

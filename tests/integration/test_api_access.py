@@ -64,7 +64,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/views/assessment"): {S, A},
     ("GET", "/views/coverage"): {S, A},
 }
-PUBLIC = {("GET", "/health")}
+PUBLIC = {("GET", "/health"), ("GET", "/metrics")}
 
 # A valid body per command, so refusals come from authorization, not validation.
 BODIES: dict[str, dict[str, object]] = {
