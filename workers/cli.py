@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -62,7 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from infra.demo import seed_demo
 
-    system = _system(args)
+    system = _system(args, quiet=True)
     try:
         if system.app.head() > 0:
             print("the store holds events already; the demo seeds only an empty store")
@@ -82,7 +83,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
     if role != Role.LIAISON and args.unit:
         print("error: --unit is only for a liaison", file=sys.stderr)
         return 2
-    system = _system(args)
+    system = _system(args, quiet=True)
     try:
         if args.unit:
             try:
