@@ -30,12 +30,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
-def _system(args: argparse.Namespace) -> System:
+def _system(args: argparse.Namespace, *, quiet: bool = False) -> System:
+    """Settings, logging and the system; ``quiet`` keeps a one-shot command's output clean."""
     settings = _settings(args)
     json_logs = (
         settings.log_json if settings.log_json is not None else settings.mode == "production"
     )
-    configure_logging(json=json_logs)
+    configure_logging(json=json_logs, level=logging.WARNING if quiet else logging.INFO)
     return bootstrap(settings)
 
 
