@@ -64,7 +64,13 @@ def create_app(system: System) -> FastAPI:
         elapsed = time.perf_counter() - started
         operations.REQUESTS.labels(request.method, template, str(response.status_code)).inc()
         operations.LATENCY.labels(request.method, template).observe(elapsed)
-        log.info("request", status=response.status_code, ms=round(elapsed * 1000, 1))
+        principal = getattr(request.state, "principal", None)
+        log.info(
+            "request",
+            status=response.status_code,
+            ms=round(elapsed * 1000, 1),
+            principal=principal.principal_id if principal else None,
+        )
         return response
 
     return app

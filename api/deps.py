@@ -8,6 +8,7 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from domain.actor import Role
 from infra.bootstrap import System
@@ -24,15 +25,18 @@ def get_system(request: Request) -> System:
 SystemDep = Annotated[System, Depends(get_system)]
 
 
-def current_principal(
+async def current_principal(
+    request: Request,
     system: SystemDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    # Async so that the principal bound here is in the context the endpoint's thread
+    # copies; the token lookup itself runs in the thread pool.
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
-    principal = system.tokens.resolve(credentials.credentials)
+    principal = await run_in_threadpool(system.tokens.resolve, credentials.credentials)
     if principal is None:
         raise HTTPException(
             401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"}
@@ -40,6 +44,7 @@ def current_principal(
     structlog.contextvars.bind_contextvars(
         principal=principal.principal_id, role=principal.role.value, unit=principal.unit
     )
+    request.state.principal = principal
     return principal
 
 
