@@ -11,7 +11,16 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import install_error_handlers
-from api.routes import chains, committees, meetings, operations, tasks, units, views
+from api.routes import (
+    audit,
+    chains,
+    committees,
+    meetings,
+    operations,
+    tasks,
+    units,
+    views,
+)
 from infra.bootstrap import System
 
 log = structlog.get_logger(__name__)
@@ -33,7 +42,7 @@ def create_app(system: System) -> FastAPI:
     app = FastAPI(title="Tiaokuai", version="0.1.0", description=DESCRIPTION)
     app.state.system = system
     install_error_handlers(app)
-    for module in (units, meetings, tasks, chains, committees, views, operations):
+    for module in (units, meetings, tasks, chains, committees, views, audit, operations):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -116,6 +116,7 @@ class ResponsibilityChain(TiaokuaiAggregate):
             "role": role,
             "responsible_person": responsible_person,
             "duties": list(duties),
+            "added_at": at,
             "since": at,
             "handovers": [],
         }
@@ -200,3 +201,19 @@ class ResponsibilityChain(TiaokuaiAggregate):
 
     def links_of(self, unit: str) -> list[str]:
         return [lid for lid in self.order if self.links[lid]["unit"] == unit]
+
+    def person_at(self, link_id: str, instant: datetime) -> str | None:
+        """The responsible person in force for a link at an instant (None before it existed).
+
+        Handovers take effect from their ``effective_at``, which may lie before or after
+        the moment the handover was recorded.
+        """
+        link = self.link(link_id)
+        if instant < link.get("added_at", link["since"]):
+            return None
+        handovers = link["handovers"]
+        person: str = handovers[0]["from"] if handovers else link["responsible_person"]
+        for handover in handovers:
+            if handover["effective_at"] <= instant:
+                person = handover["to"]
+        return person

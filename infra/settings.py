@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     projection_poll_seconds: float = 0.5
     snapshot_interval: int = 50
     log_json: bool | None = None
+    store_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept")
+    store_max_overflow: int = Field(default=10, ge=0, description="extra connections at peaks")
     read_wait_seconds: float = Field(
         default=5.0, description="how long GET /views?after= waits for the views"
     )
@@ -118,8 +120,8 @@ class Settings(BaseSettings):
                 "POSTGRES_PORT": str(url.port or 5432),
                 "POSTGRES_USER": unquote(url.username or "postgres"),
                 "POSTGRES_PASSWORD": unquote(url.password or ""),
-                "POSTGRES_POOL_SIZE": "10",
-                "POSTGRES_MAX_OVERFLOW": "20",
+                "POSTGRES_POOL_SIZE": str(self.store_pool_size),
+                "POSTGRES_MAX_OVERFLOW": str(self.store_max_overflow),
                 "POSTGRES_LOCK_TIMEOUT": "5",
             }
         )

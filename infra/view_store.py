@@ -50,6 +50,11 @@ class ViewRecorder(Protocol):
     def read_get(self, view: str, key: str) -> Doc | None: ...
     def read_scan(self, view: str, prefix: str) -> list[tuple[str, Doc]]: ...
     def reset(self, projection: Projection) -> None: ...
+    def apply_scratch(
+        self, envelopes: Sequence[EventEnvelope], projections: Sequence[Projection], prefix: str
+    ) -> None: ...
+    def drop_prefix(self, prefix: str) -> None: ...
+    def put_doc(self, view: str, key: str, doc: Doc) -> None: ...
 
 
 class _Batch:
@@ -101,6 +106,29 @@ class _Batch:
                 self.cursor.execute(self.sql.upsert, (view, key, _dumps(doc)))
 
 
+class PrefixedStore:
+    """A view store whose view names all carry a prefix: a scratch area beside the live one."""
+
+    def __init__(self, inner: _Batch, prefix: str) -> None:
+        self.inner = inner
+        self.prefix = prefix
+
+    def get(self, view: str, key: str) -> Doc | None:
+        return self.inner.get(self.prefix + view, key)
+
+    def put(self, view: str, key: str, doc: Doc) -> None:
+        self.inner.put(self.prefix + view, key, doc)
+
+    def delete(self, view: str, key: str) -> None:
+        self.inner.delete(self.prefix + view, key)
+
+    def scan(self, view: str, prefix: str = "") -> Iterator[tuple[str, Doc]]:
+        raise NotImplementedError("projections never scan: one event does O(1) work")
+
+    def prefetch(self, view: str, keys: Sequence[str]) -> None:
+        self.inner.prefetch(self.prefix + view, keys)
+
+
 class _Sql:
     def __init__(
         self,
@@ -120,6 +148,36 @@ class _Sql:
         self.reset = reset
 
 
+class _ScratchMixin:
+    """Rebuilds into prefixed view names, and plain documents for operations data."""
+
+    datastore: Any
+    sql: _Sql
+    drop_prefix_sql: Any
+
+    def apply_scratch(
+        self, envelopes: Sequence[EventEnvelope], projections: Sequence[Projection], prefix: str
+    ) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            batch = _Batch(c, self.sql)
+            store = PrefixedStore(batch, prefix)
+            for projection in projections:
+                apply_events(store, envelopes, projection)
+            batch.flush()
+
+    def drop_prefix(self, prefix: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self.drop_prefix_sql, {"prefix": prefix})
+
+    def put_doc(self, view: str, key: str, doc: Doc) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self.sql.upsert, (view, key, _dumps(doc)))
+
+    def put_doc_raw(self, view: str, key: str, doc: Doc) -> None:
+        """Overwrite one document in place (tests use it to simulate a corrupted row)."""
+        self.put_doc(view, key, doc)
+
+
 class ProjectionGap(Exception):
     """An aggregate's next event is missing: applying later ones would corrupt the view."""
 
@@ -129,7 +187,9 @@ def applied_view(projection: str) -> str:
     return f"applied:{projection}"
 
 
-def apply_events(batch: _Batch, envelopes: Sequence[EventEnvelope], projection: Projection) -> int:
+def apply_events(
+    batch: _Batch | PrefixedStore, envelopes: Sequence[EventEnvelope], projection: Projection
+) -> int:
     """Apply each event not applied yet, in order; return the highest position applied.
 
     An event whose aggregate version the projection has already applied is a duplicate
@@ -173,7 +233,7 @@ def _apply(
     batch.flush()
 
 
-class SQLiteViewRecorder(SQLiteTrackingRecorder):
+class SQLiteViewRecorder(_ScratchMixin, SQLiteTrackingRecorder):
     """View documents in the SQLite file of the embedded default."""
 
     table = "tiaokuai_views"
@@ -200,6 +260,7 @@ class SQLiteViewRecorder(SQLiteTrackingRecorder):
             ),
             reset=f"DELETE FROM {t} WHERE view = ?",
         )
+        self.drop_prefix_sql = f"DELETE FROM {t} WHERE substr(view, 1, length(:prefix)) = :prefix"
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -236,7 +297,7 @@ class SQLiteViewRecorder(SQLiteTrackingRecorder):
             c.execute("DELETE FROM tracking WHERE application_name = ?", (projection.name,))
 
 
-class PostgresViewRecorder(PostgresTrackingRecorder):
+class PostgresViewRecorder(_ScratchMixin, PostgresTrackingRecorder):
     """View documents (jsonb) in the PostgreSQL database of the events."""
 
     table = "tiaokuai_views"
@@ -272,6 +333,9 @@ class PostgresViewRecorder(PostgresTrackingRecorder):
             ).format(schema, table),
             reset=SQL("DELETE FROM {0}.{1} WHERE view = %s").format(schema, table),
         )
+        self.drop_prefix_sql = SQL(
+            "DELETE FROM {0}.{1} WHERE starts_with(view, %(prefix)s)"
+        ).format(schema, table)
         self.reset_tracking = SQL("DELETE FROM {0}.{1} WHERE application_name = %s").format(
             schema, Identifier(self.tracking_table_name)
         )

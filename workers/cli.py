@@ -184,6 +184,51 @@ def cmd_kafka_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_replay(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from infra.replay import ReplayStatus, record_status, run_replay
+
+    system = _system(args, quiet=True)
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} events/s"),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            job = bar.add_task("replay", total=None, rate="-")
+
+            def progress(status: ReplayStatus) -> None:
+                bar.update(
+                    job,
+                    total=max(status.total, status.processed) or None,
+                    completed=status.processed,
+                    rate=f"{status.events_per_second:,.0f}",
+                )
+
+            status = run_replay(system, progress=progress, batch=args.batch)
+        record_status(system, status)
+        print(
+            f"replay {status.id}: {status.processed} events, {status.difference_count} differences"
+        )
+        for difference in status.differences:
+            print(f"  drift in {difference['view']} at key {difference['key']}")
+        return 1 if status.difference_count else 0
+    finally:
+        system.close()
+
+
 def cmd_worker_deadlines(args: argparse.Namespace) -> int:
     from workers.deadline_watcher import DeadlineWatcher
 
@@ -253,6 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--projection", action="append", help="one projection (repeatable; default: all)"
     )
     project.set_defaults(func=cmd_worker_project)
+
+    audit = sub.add_parser("audit", help="audit: replay, integrity").add_subparsers(
+        dest="audit_command", required=True
+    )
+    replay = audit.add_parser("replay", help="rebuild every view aside and report drift")
+    _common(replay)
+    replay.add_argument("--batch", type=int, default=1000, help="events per transaction")
+    replay.set_defaults(func=cmd_audit_replay)
 
     kafka = sub.add_parser("kafka", help="Kafka set-up").add_subparsers(
         dest="kafka_command", required=True

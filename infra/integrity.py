@@ -1,0 +1,720 @@
+"""The tamper-evident record: every stored event sealed into a SHA-256 hash chain.
+
+A seal is written for each position of the notification log, in position order::
+
+    h_0 = 32 zero bytes
+    h_n = SHA-256( h_prev
+                 ‖ u64(position)
+                 ‖ u64(len(originator_id)) ‖ originator_id   (UTF-8 of the canonical UUID text)
+                 ‖ u64(originator_version)
+                 ‖ u64(len(topic)) ‖ topic                   (UTF-8)
+                 ‖ u64(len(state)) ‖ state )                 (the stored bytes, as stored)
+
+``u64`` is 8 bytes, unsigned, big-endian; ``h_prev`` is the hash of the previous sealed
+position (positions may have gaps: PostgreSQL spends sequence values on rolled-back
+inserts). ``docs/audit.md`` ("Integrity") writes the construction down for auditors.
+
+``Sealer.seal_pending`` appends seals for the events stored after the last seal; it is
+cheap enough to run after every save and in the relay's loop. Concurrent sealers never
+fork the chain: PostgreSQL serialises them with a transaction-level advisory lock,
+SQLite with its single write lock, taken by the sealing transaction's first statement.
+``Sealer.verify`` re-reads the events and the seals in position order, in lockstep and in
+batches, and names the first position that fails. ``Sealer.checkpoint`` returns the head
+position and hash, to be kept outside the system; ``verify(against=...)`` then detects
+even a consistent rewrite of the whole chain up to that position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from uuid import UUID
+
+import structlog
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import Literal as SqlLiteral
+
+from infra.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from infra.bootstrap import System
+
+log = structlog.get_logger(__name__)
+
+GENESIS = bytes(32)
+"""h_0: the hash "before" the first sealed position."""
+
+CHECKPOINT_PREFIX = "tiaokuai-checkpoint"
+SEALS_TABLE = "tiaokuai_seals"
+CHECKPOINTS_TABLE = "tiaokuai_checkpoints"
+
+FailureKind = Literal["edited", "reordered", "deleted", "inserted", "checkpoint_mismatch"]
+
+_U64 = struct.Struct(">Q")
+_CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}:(\d+):([0-9a-f]{{64}})$")
+
+
+# --------------------------------------------------------------- the construction
+def _field(data: bytes) -> bytes:
+    return _U64.pack(len(data)) + data
+
+
+def chain_hash(
+    previous: bytes,
+    position: int,
+    originator_id: str,
+    originator_version: int,
+    topic: str,
+    state: bytes,
+) -> bytes:
+    """h_n from h_prev and the stored event at ``position`` (see the module docstring)."""
+    if len(previous) != 32:
+        raise ValueError("the previous hash must be 32 bytes")
+    digest = hashlib.sha256(previous)
+    digest.update(_U64.pack(position))
+    digest.update(_field(originator_id.encode("utf-8")))
+    digest.update(_U64.pack(originator_version))
+    digest.update(_field(topic.encode("utf-8")))
+    digest.update(_field(state))
+    return digest.digest()
+
+
+def state_digest(state: bytes) -> bytes:
+    """SHA-256 of the stored bytes alone: kept with each seal to tell a move from an edit."""
+    return hashlib.sha256(state).digest()
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One row of the events table, canonicalised the same way on both backends."""
+
+    position: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
+
+    def hash_after(self, previous: bytes) -> bytes:
+        return chain_hash(
+            previous,
+            self.position,
+            self.originator_id,
+            self.originator_version,
+            self.topic,
+            self.state,
+        )
+
+
+def _originator_text(value: Any) -> str:
+    if isinstance(value, UUID):
+        return str(value)
+    text = str(value)
+    try:
+        return str(UUID(text))  # SQLite stores the UUID's hex; hash its canonical text
+    except ValueError:
+        return text  # not a UUID (a text id, or a tampered one): hash what is there
+
+
+def _as_bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return bytes(value)
+
+
+def _record(row: Any) -> StoredRecord:
+    return StoredRecord(
+        position=int(row["position"]),
+        originator_id=_originator_text(row["originator_id"]),
+        originator_version=int(row["originator_version"]),
+        topic=str(row["topic"] or ""),
+        state=_as_bytes(row["state"]),
+    )
+
+
+# ------------------------------------------------------------------ the results
+@dataclass(frozen=True)
+class Seal:
+    position: int
+    hash: bytes
+    state_digest: bytes
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The chain's hash at a position, printable as ``tiaokuai-checkpoint:<position>:<hex>``."""
+
+    position: int
+    hash: str  # 64 lower-case hex digits
+
+    def __post_init__(self) -> None:
+        if self.position < 0:
+            raise ValueError("a checkpoint's position is never negative")
+        if not re.fullmatch(r"[0-9a-f]{64}", self.hash):
+            raise ValueError("a checkpoint's hash is 64 lower-case hex digits")
+
+    def __str__(self) -> str:
+        return f"{CHECKPOINT_PREFIX}:{self.position}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        """The checkpoint printed by ``tiaokuai audit checkpoint`` (ValueError if malformed)."""
+        found = _CHECKPOINT_RE.fullmatch(text.strip().lower())
+        if found is None:
+            raise ValueError(
+                f"a checkpoint looks like {CHECKPOINT_PREFIX}:<position>:<64 hex digits>"
+            )
+        return cls(int(found.group(1)), found.group(2))
+
+
+@dataclass(frozen=True)
+class RecordedCheckpoint:
+    checkpoint: Checkpoint
+    taken_at: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The first position at which the store and its seals disagree."""
+
+    position: int
+    kind: FailureKind
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass
+class IntegrityReport:
+    """What ``verify`` found. ``unsealed`` events (after the last seal) are not a failure."""
+
+    ok: bool
+    checked: int
+    head_position: int
+    head_hash: str
+    sealed_head: int
+    unsealed: int
+    first_failure: Failure | None = None
+    against: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "head": {"position": self.head_position, "hash": self.head_hash},
+            "sealed_head": self.sealed_head,
+            "unsealed": self.unsealed,
+            "first_failure": self.first_failure.as_dict() if self.first_failure else None,
+            "against": self.against,
+        }
+
+    def summary(self) -> str:
+        if self.first_failure is not None:
+            failure = self.first_failure
+            return (
+                f"FAILED at position {failure.position}: {failure.kind} — {failure.detail} "
+                f"({self.checked} events verified before it)"
+            )
+        against = f", matches {self.against}" if self.against else ""
+        return (
+            f"ok: {self.checked} events verified, head {self.head_position} "
+            f"{self.head_hash}{against}; {self.unsealed} stored after the last seal"
+        )
+
+
+# ------------------------------------------------------------ the dialects
+class _Cursor(Protocol):
+    def execute(self, *args: Any, **kwargs: Any) -> Any: ...
+    def executemany(self, *args: Any, **kwargs: Any) -> Any: ...
+    def fetchall(self) -> Any: ...
+    def fetchone(self) -> Any: ...
+
+
+def _seal_in_python(cursor: _Cursor, dialect: _SQLite, batch: int, at: Any) -> int:
+    """Seal up to ``batch`` events after the last seal, within a locked transaction."""
+    cursor.execute(dialect.last_seal)
+    row = cursor.fetchone()
+    position, previous = (int(row["position"]), bytes(row["hash"])) if row else (0, GENESIS)
+    cursor.execute(dialect.events_after, (position, _NO_LIMIT, batch))
+    records = [_record(r) for r in cursor.fetchall()]
+    rows = []
+    for record in records:
+        previous = record.hash_after(previous)
+        rows.append((record.position, previous, state_digest(record.state), at))
+    if rows:
+        cursor.executemany(dialect.insert_seal, rows)
+    return len(rows)
+
+
+class _SQLite:
+    """SQLite: the embedded default; ``?`` parameters, BLOB hashes, ISO text instants."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table: str) -> None:
+        self.datastore = datastore
+        s, c, e = SEALS_TABLE, CHECKPOINTS_TABLE, events_table
+        self.create = [
+            f"CREATE TABLE IF NOT EXISTS {s} (position INTEGER PRIMARY KEY, "
+            "hash BLOB NOT NULL, state_digest BLOB NOT NULL, sealed_at TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {c} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "position INTEGER NOT NULL, hash BLOB NOT NULL, taken_at TEXT NOT NULL)",
+        ]
+        # The first statement of a sealing transaction is a write, so it takes SQLite's
+        # write lock (waiting for it) before it reads anything: no stale snapshot.
+        self.lock = f"UPDATE {s} SET position = position WHERE 0"
+        self.last_seal = f"SELECT position, hash FROM {s} ORDER BY position DESC LIMIT 1"
+        self.events_after = (
+            "SELECT rowid AS position, originator_id, originator_version, topic, state "
+            f"FROM {e} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+        )
+        self.seals_after = (
+            f"SELECT position, hash, state_digest FROM {s} "
+            "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"
+        )
+        self.insert_seal = (
+            f"INSERT INTO {s} (position, hash, state_digest, sealed_at) VALUES (?, ?, ?, ?)"
+        )
+        self.count_after = f"SELECT COUNT(*) AS n FROM {e} WHERE rowid > ?"
+        self.seal_with_digest = (
+            f"SELECT position FROM {s} WHERE state_digest = ? AND position <> ? "
+            "ORDER BY position LIMIT 1"
+        )
+        self.insert_checkpoint = f"INSERT INTO {c} (position, hash, taken_at) VALUES (?, ?, ?)"
+        self.select_checkpoints = (
+            f"SELECT position, hash, taken_at FROM {c} ORDER BY id DESC LIMIT ?"
+        )
+
+    def create_tables(self) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            for statement in self.create:
+                cursor.execute(statement)
+
+    def seal_batch(self, batch: int, at: datetime) -> int:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(self.lock)
+            return _seal_in_python(cursor, self, batch, at.isoformat())
+
+    @contextmanager
+    def reading(self) -> Iterator[_Cursor]:
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
+
+    @contextmanager
+    def writing(self) -> Iterator[_Cursor]:
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
+
+    @staticmethod
+    def instant(at: datetime) -> Any:
+        return at.isoformat()
+
+
+class _Postgres:
+    """PostgreSQL: tables in the datastore's schema; an advisory lock per schema."""
+
+    def __init__(self, datastore: PostgresDatastore, events_table: str) -> None:
+        self.datastore = datastore
+        schema = Identifier(datastore.schema)
+        s, c, e = Identifier(SEALS_TABLE), Identifier(CHECKPOINTS_TABLE), Identifier(events_table)
+        key = hashlib.sha256(f"tiaokuai.seals:{datastore.schema}".encode()).digest()[:8]
+        self.lock_key = int.from_bytes(key, "big", signed=True)
+        self.create: list[Composed] = [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.{1} (position bigint PRIMARY KEY, "
+                "hash bytea NOT NULL, state_digest bytea NOT NULL, "
+                "sealed_at timestamptz NOT NULL)"
+            ).format(schema, s),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.{1} (id bigserial PRIMARY KEY, "
+                "position bigint NOT NULL, hash bytea NOT NULL, taken_at timestamptz NOT NULL)"
+            ).format(schema, c),
+        ]
+        self.lock = SQL("SELECT pg_advisory_xact_lock(%s)")
+        # The chain computed by the database: the same construction as chain_hash()
+        # (int8send is 8 bytes big-endian; lengths and positions are never negative).
+        # verify() recomputes it in Python, independently.
+        self.seal = SQL(
+            "SELECT pg_advisory_xact_lock({lock_key}); "
+            "WITH RECURSIVE chain(n, position, hash, state_digest) AS ("
+            " SELECT 0, last.position, last.hash, NULL::bytea FROM ("
+            "  SELECT COALESCE(MAX(position), 0) AS position,"
+            "   COALESCE((SELECT hash FROM {schema}.{seals} ORDER BY position DESC LIMIT 1),"
+            "    decode(repeat('00', 32), 'hex')) AS hash"
+            "  FROM {schema}.{seals}) last"
+            " UNION ALL"
+            " SELECT c.n + 1, e.position, sha256("
+            "   c.hash || int8send(e.position)"
+            "   || int8send(octet_length(e.oid)::bigint) || e.oid"
+            "   || int8send(e.version)"
+            "   || int8send(octet_length(e.topic)::bigint) || e.topic"
+            "   || int8send(octet_length(e.state)::bigint) || e.state),"
+            "  sha256(e.state)"
+            " FROM chain c CROSS JOIN LATERAL ("
+            "  SELECT notification_id AS position,"
+            "   convert_to(originator_id::text, 'UTF8') AS oid,"
+            "   originator_version AS version,"
+            "   convert_to(COALESCE(topic, ''), 'UTF8') AS topic,"
+            "   COALESCE(state, ''::bytea) AS state"
+            "  FROM {schema}.{events} WHERE notification_id > c.position"
+            "  ORDER BY notification_id LIMIT 1) e"
+            " WHERE c.n < {batch}"
+            "), sealed AS ("
+            " INSERT INTO {schema}.{seals} (position, hash, state_digest, sealed_at)"
+            " SELECT position, hash, state_digest, {at} FROM chain WHERE n > 0"
+            " RETURNING position"
+            ") SELECT COUNT(*) AS n FROM sealed"
+        )
+        self.seal_names = {"schema": schema, "seals": s, "events": e}
+        self.last_seal = SQL(
+            "SELECT position, hash FROM {0}.{1} ORDER BY position DESC LIMIT 1"
+        ).format(schema, s)
+        self.events_after = SQL(
+            "SELECT notification_id AS position, originator_id, originator_version, topic, "
+            "state FROM {0}.{1} WHERE notification_id > %s AND notification_id <= %s "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(schema, e)
+        self.seals_after = SQL(
+            "SELECT position, hash, state_digest FROM {0}.{1} "
+            "WHERE position > %s AND position <= %s ORDER BY position LIMIT %s"
+        ).format(schema, s)
+        self.insert_seal = SQL(
+            "INSERT INTO {0}.{1} (position, hash, state_digest, sealed_at) VALUES (%s, %s, %s, %s)"
+        ).format(schema, s)
+        self.count_after = SQL(
+            "SELECT COUNT(*) AS n FROM {0}.{1} WHERE notification_id > %s"
+        ).format(schema, e)
+        self.seal_with_digest = SQL(
+            "SELECT position FROM {0}.{1} WHERE state_digest = %s AND position <> %s "
+            "ORDER BY position LIMIT 1"
+        ).format(schema, s)
+        self.insert_checkpoint = SQL(
+            "INSERT INTO {0}.{1} (position, hash, taken_at) VALUES (%s, %s, %s)"
+        ).format(schema, c)
+        self.select_checkpoints = SQL(
+            "SELECT position, hash, taken_at FROM {0}.{1} ORDER BY id DESC LIMIT %s"
+        ).format(schema, c)
+
+    def create_tables(self) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            # Serialised: concurrent CREATE TABLE IF NOT EXISTS can collide in pg_type.
+            cursor.execute(self.lock, (self.lock_key,))
+            for statement in self.create:
+                cursor.execute(statement)
+
+    def seal_batch(self, batch: int, at: datetime) -> int:
+        # One round trip: a multi-statement simple query is one implicit transaction,
+        # so the advisory lock taken by its first statement is held while the second
+        # (with a fresh snapshot, read committed) computes and inserts the seals.
+        statement = self.seal.format(
+            **self.seal_names,
+            lock_key=SqlLiteral(self.lock_key),
+            batch=SqlLiteral(batch),
+            at=SqlLiteral(at),
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement)
+            cursor.nextset()
+            row = cursor.fetchone()
+        return int(row["n"]) if row else 0
+
+    @contextmanager
+    def reading(self) -> Iterator[_Cursor]:
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
+
+    @contextmanager
+    def writing(self) -> Iterator[_Cursor]:
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
+
+    @staticmethod
+    def instant(at: datetime) -> Any:
+        return at
+
+
+# ---------------------------------------------------------------- the sealer
+_NO_LIMIT = 2**63 - 1
+
+
+@dataclass
+class _Progress:
+    """The verifier's walk along the chain."""
+
+    previous: bytes = GENESIS
+    position: int = 0
+    checked: int = 0
+    against_done: bool = False
+    failure: Failure | None = field(default=None)
+
+
+class Sealer:
+    """Seals the store's events into the hash chain; verifies and checkpoints it."""
+
+    def __init__(
+        self,
+        *,
+        datastore: SQLiteDatastore | PostgresDatastore,
+        events_table: str,
+        clock: Clock | None = None,
+        create_tables: bool = True,
+    ) -> None:
+        self.dialect: _SQLite | _Postgres
+        if isinstance(datastore, PostgresDatastore):
+            self.dialect = _Postgres(datastore, events_table)
+        elif isinstance(datastore, SQLiteDatastore):
+            self.dialect = _SQLite(datastore, events_table)
+        else:
+            raise TypeError(f"no sealing for a {type(datastore).__name__}")
+        self.clock: Clock = clock or SystemClock()
+        if create_tables:
+            self.dialect.create_tables()
+
+    @classmethod
+    def for_system(cls, system: System) -> Sealer:
+        app = system.app
+        return cls(
+            datastore=app.factory.datastore,  # type: ignore[attr-defined]
+            events_table=app.recorder.events_table_name,  # type: ignore[attr-defined]
+            clock=system.clock,
+        )
+
+    # ------------------------------------------------------------- sealing
+    def seal_pending(self, batch: int = 1000) -> int:
+        """Seal every event stored after the last seal, ``batch`` per transaction."""
+        total = 0
+        while True:
+            sealed = self._seal_batch(batch)
+            total += sealed
+            if sealed < batch:
+                return total
+
+    def after_save(self, _position: int = 0) -> None:
+        """A saved-listener: seal what was just stored; a failure never fails the command.
+
+        The command's events are stored already; if sealing fails (say the database
+        went away) they stay unsealed and the next ``seal_pending`` seals them.
+        """
+        try:
+            self.seal_pending()
+        except Exception as error:  # sealing is retried by the next call
+            log.warning("integrity.seal_failed", error=repr(error))
+
+    def _seal_batch(self, batch: int) -> int:
+        for attempt in range(5):
+            try:
+                return self.dialect.seal_batch(batch, self.clock.now())
+            except IntegrityError:
+                # Another sealer got there first (the locks make this rare): re-read.
+                log.info("integrity.seal_conflict", attempt=attempt)
+        raise RuntimeError("could not seal: the seals table keeps changing under this sealer")
+
+    # ----------------------------------------------------------- checkpoint
+    def head(self) -> Checkpoint:
+        """The last seal's position and hash (position 0 and h_0 before any seal)."""
+        with self.dialect.reading() as cursor:
+            cursor.execute(self.dialect.last_seal)
+            row = cursor.fetchone()
+        if row is None:
+            return Checkpoint(0, GENESIS.hex())
+        return Checkpoint(int(row["position"]), bytes(row["hash"]).hex())
+
+    def checkpoint(self) -> Checkpoint:
+        """Seal what is pending, record the head and return it (to be kept outside)."""
+        self.seal_pending()
+        checkpoint = self.head()
+        d = self.dialect
+        with d.writing() as cursor:
+            cursor.execute(
+                d.insert_checkpoint,
+                (checkpoint.position, bytes.fromhex(checkpoint.hash), d.instant(self.clock.now())),
+            )
+        log.info("integrity.checkpoint", position=checkpoint.position, hash=checkpoint.hash)
+        return checkpoint
+
+    def recorded_checkpoints(self, limit: int = 20) -> list[RecordedCheckpoint]:
+        """The checkpoints taken here, newest first (a convenience: keep them outside)."""
+        with self.dialect.reading() as cursor:
+            cursor.execute(self.dialect.select_checkpoints, (limit,))
+            rows = cursor.fetchall()
+        return [
+            RecordedCheckpoint(
+                Checkpoint(int(row["position"]), bytes(row["hash"]).hex()),
+                row["taken_at"]
+                if isinstance(row["taken_at"], str)
+                else row["taken_at"].isoformat(),
+            )
+            for row in rows
+        ]
+
+    # --------------------------------------------------------------- verify
+    def _events(self, upto: int, batch: int) -> Iterator[StoredRecord]:
+        after = 0
+        while True:
+            with self.dialect.reading() as cursor:
+                cursor.execute(self.dialect.events_after, (after, upto, batch))
+                rows = cursor.fetchall()
+            for row in rows:
+                yield _record(row)
+            if len(rows) < batch:
+                return
+            after = int(rows[-1]["position"])
+
+    def _seals(self, upto: int, batch: int) -> Iterator[Seal]:
+        after = 0
+        while True:
+            with self.dialect.reading() as cursor:
+                cursor.execute(self.dialect.seals_after, (after, upto, batch))
+                rows = cursor.fetchall()
+            for row in rows:
+                yield Seal(int(row["position"]), bytes(row["hash"]), bytes(row["state_digest"]))
+            if len(rows) < batch:
+                return
+            after = int(rows[-1]["position"])
+
+    def _scalar(self, statement: Any, params: Sequence[Any], column: str) -> Any:
+        with self.dialect.reading() as cursor:
+            cursor.execute(statement, params)
+            row = cursor.fetchone()
+        return row[column] if row else None
+
+    def _diagnose(self, record: StoredRecord, seal: Seal) -> Failure:
+        """Tell an edit from a move, for the hash mismatch at ``record.position``."""
+        p = record.position
+        digest = state_digest(record.state)
+        if digest == seal.state_digest:
+            return Failure(
+                p,
+                "edited",
+                f"the stored event at position {p} does not hash to its seal; its state "
+                "bytes are the sealed ones, so its originator id, version or topic was "
+                "changed (or the seal itself was)",
+            )
+        moved_from = self._scalar(self.dialect.seal_with_digest, (digest, p), "position")
+        if moved_from is not None:
+            return Failure(
+                p,
+                "reordered",
+                f"the stored event at position {p} carries the bytes sealed at position "
+                f"{int(moved_from)}: events were moved or swapped",
+            )
+        return Failure(
+            p,
+            "edited",
+            f"the stored bytes of the event at position {p} "
+            f"({record.originator_id} v{record.originator_version}) differ from the sealed ones",
+        )
+
+    def verify(self, against: Checkpoint | None = None, *, batch: int = 1000) -> IntegrityReport:
+        """Recompute the chain from the stored events and compare it with the seals.
+
+        Streams both, in position order, ``batch`` rows at a time (bounded memory). The
+        first disagreement is reported: a changed event (``edited``), an event carrying
+        another position's sealed bytes (``reordered``), a sealed position missing from
+        the store (``deleted``), a stored position below the last seal that was never
+        sealed (``inserted``), and with ``against`` the recomputed hash at the
+        checkpoint's position differing from it (``checkpoint_mismatch``).
+        """
+        sealed_head = self.head().position
+        walk = _Progress(against_done=against is None)
+        seals = self._seals(sealed_head, batch)
+        events = self._events(sealed_head, batch)
+        seal = next(seals, None)
+        record = next(events, None)
+        if against is not None and against.position == 0:
+            self._check_against(walk, against, 0)
+        while seal is not None and walk.failure is None:
+            here = seal.position if record is None else min(seal.position, record.position)
+            if not walk.against_done and against is not None and against.position < here:
+                walk.failure = Failure(
+                    against.position,
+                    "checkpoint_mismatch",
+                    f"the checkpoint's position {against.position} is not in the sealed "
+                    f"chain (the chain goes from {walk.position} to {here}): events and "
+                    "seals were rewritten, or the checkpoint belongs to another store",
+                )
+                break
+            if record is None or seal.position < record.position:
+                walk.failure = Failure(
+                    seal.position,
+                    "deleted",
+                    f"position {seal.position} was sealed but no event is stored there",
+                )
+                break
+            if record.position < seal.position:
+                walk.failure = Failure(
+                    record.position,
+                    "inserted",
+                    f"the event stored at position {record.position} "
+                    f"({record.originator_id} v{record.originator_version}) was never sealed, "
+                    f"yet later positions were (up to {sealed_head})",
+                )
+                break
+            computed = record.hash_after(walk.previous)
+            if computed != seal.hash:
+                walk.failure = self._diagnose(record, seal)
+                break
+            walk.previous, walk.position = computed, record.position
+            walk.checked += 1
+            if against is not None and against.position == record.position:
+                self._check_against(walk, against, record.position)
+            seal = next(seals, None)
+            record = next(events, None)
+        if walk.failure is None and not walk.against_done and against is not None:
+            walk.failure = Failure(
+                against.position,
+                "checkpoint_mismatch",
+                f"the checkpoint's position {against.position} is beyond the sealed head "
+                f"{sealed_head}: seals were removed or the chain was cut short",
+            )
+        unsealed = int(self._scalar(self.dialect.count_after, (sealed_head,), "n") or 0)
+        report = IntegrityReport(
+            ok=walk.failure is None,
+            checked=walk.checked,
+            head_position=walk.position,
+            head_hash=walk.previous.hex(),
+            sealed_head=sealed_head,
+            unsealed=unsealed,
+            first_failure=walk.failure,
+            against=str(against) if against else None,
+        )
+        if walk.failure is not None:
+            log.warning("integrity.failed", **walk.failure.as_dict())
+        return report
+
+    @staticmethod
+    def _check_against(walk: _Progress, against: Checkpoint, position: int) -> None:
+        walk.against_done = True
+        if walk.previous.hex() != against.hash:
+            walk.failure = Failure(
+                position,
+                "checkpoint_mismatch",
+                f"the chain's hash at position {position} is {walk.previous.hex()}, "
+                f"the checkpoint says {against.hash}: the history up to it was rewritten",
+            )
+
+
+# ----------------------------------------------------------- one per system
+_sealers: weakref.WeakKeyDictionary[object, Sealer] = weakref.WeakKeyDictionary()
+_sealers_lock = threading.Lock()
+
+
+def system_sealer(system: System) -> Sealer:
+    """The system's sealer, built (and its tables created) on first use."""
+    with _sealers_lock:
+        sealer = _sealers.get(system.app)
+        if sealer is None:
+            sealer = Sealer.for_system(system)
+            _sealers[system.app] = sealer
+        return sealer
