@@ -7,6 +7,7 @@ builds the live view.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -91,12 +92,29 @@ def all_history(system: System, kind: str, raw: str) -> Iterator[dict[str, Any]]
         yield event_record(event)
 
 
-def version_at(system: System, kind: str, raw: str, instant: datetime) -> int:
+def _stored(system: System, kind: str, raw: str) -> list[Any]:
+    """The stored (undecoded) events of one aggregate, checked to be of that kind."""
+    aggregate_id = aggregate_id_of(kind, raw)
+    stored = list(system.app.recorder.select_events(aggregate_id))
+    if not stored or not stored[0].topic.split(":")[-1].startswith(KINDS[kind].__name__ + "."):
+        raise NotFound(f"{kind[:-1]} {raw!r} does not exist")
+    return stored
+
+
+def _instant_of(stored: Any) -> datetime:
+    """An event's business instant, read from its stored JSON without decoding the event."""
+    state = json.loads(stored.state)
+    value = state.get("at") or state["timestamp"]
+    return datetime.fromisoformat(value["_data_"] if isinstance(value, dict) else value)
+
+
+def version_at(
+    system: System, kind: str, raw: str, instant: datetime, stored: list[Any] | None = None
+) -> int:
     """The aggregate's version after the last event decided at or before ``instant``."""
     version = 0
-    for event in _events(system, kind, raw):
-        at = getattr(event, "at", None) or event.timestamp
-        if at <= instant:
+    for event in stored if stored is not None else _stored(system, kind, raw):
+        if _instant_of(event) <= instant:
             version = event.originator_version
         else:
             break
@@ -119,16 +137,16 @@ def state_at(
     With ``use_snapshots`` the repository starts from the nearest snapshot; without, every
     event is folded from the first. Both give the same state (tested).
     """
-    events = _events(system, kind, raw)
-    head = events[-1].originator_version
+    stored = _stored(system, kind, raw)
+    head = stored[-1].originator_version
     if at is not None:
-        version = version_at(system, kind, raw, at)
+        version = version_at(system, kind, raw, at, stored)
     if version is not None and not 1 <= version <= head:
         raise NotFound(f"version: {kind[:-1]} {raw!r} has versions 1 to {head}")
     if use_snapshots:
         return system.app.load_as_of(aggregate_id_of(kind, raw), version=version)
     aggregate: Any = None
-    for event in events:
+    for event in _events(system, kind, raw):
         if version is not None and event.originator_version > version:
             break
         aggregate = event.mutate(aggregate)
