@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.routes import (
     audit,
     chains,
@@ -42,6 +43,7 @@ def create_app(system: System) -> FastAPI:
     app = FastAPI(title="Tiaokuai", version="0.1.0", description=DESCRIPTION)
     app.state.system = system
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
     for module in (units, meetings, tasks, chains, committees, views, audit, operations):
         app.include_router(module.router)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from domain.chains import LinkRole
 
@@ -14,8 +15,58 @@ Text = Field(min_length=1, max_length=2000)
 ShortText = Field(min_length=1, max_length=200)
 
 
+_ALLOWED_CONTROLS = {"\n", "\t"}
+
+
+def _reject_controls(value: Any) -> Any:
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, str) and any(
+            unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS for ch in text
+        ):
+            raise ValueError("control characters are not allowed")
+    return value
+
+
 class Body(BaseModel):
+    """A request body: unknown fields, control characters and surrogates are refused."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return _reject_controls(value)
+
+
+class ErrorBody(BaseModel):
+    """Every error: a code, and a message that names the field or the rule."""
+
+    error: str
+    detail: str
+    fields: list[dict[str, str]] | None = None
+
+
+_ERROR_TEXT = {
+    400: "Malformed JSON or header",
+    401: "Missing, unknown, revoked or expired bearer token",
+    403: "The principal may not do or read this",
+    404: "No such resource",
+    409: "The current state forbids it, or another write won",
+    412: "If-Match names a version that is no longer current",
+    413: "The request body is too large",
+    422: "A field is invalid or a rule of the content is broken",
+    503: "The view did not catch up in time (read-your-writes); retry",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route can answer."""
+    return {code: {"model": ErrorBody, "description": _ERROR_TEXT[code]} for code in codes}
+
+
+READ_ERRORS = error_responses(401, 403, 404, 422, 503)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 413, 422)
 
 
 # ----------------------------------------------------------------- units
@@ -41,6 +92,13 @@ class MeetingConvene(Body):
 
 class AttendanceRecord(Body):
     units: list[str] = Field(min_length=1, max_length=100)
+
+    @field_validator("units")
+    @classmethod
+    def _slugs(cls, value: list[str]) -> list[str]:
+        if any(len(u) > 64 for u in value):
+            raise ValueError("a unit id is at most 64 characters")
+        return value
 
 
 class ResolutionAdopt(Body):
@@ -106,6 +164,13 @@ class LinkAdd(Body):
     responsible_person: str = ShortText
     duties: list[str] = Field(min_length=1, max_length=50)
 
+    @field_validator("duties")
+    @classmethod
+    def _duty_length(cls, value: list[str]) -> list[str]:
+        if any(len(d) > 500 for d in value):
+            raise ValueError("a duty is at most 500 characters")
+        return value
+
 
 class Handover(Body):
     responsible_person: str = ShortText
@@ -138,11 +203,11 @@ class InstructorDispatch(Body):
 
 class CoverageReport(Body):
     period: str = Field(min_length=1, max_length=20)
-    enterprises: int = Field(ge=0)
-    organizations_covered: int = Field(ge=0)
-    work_covered: int = Field(ge=0)
-    party_members: int = Field(ge=0)
-    workers: int = Field(ge=0)
+    enterprises: int = Field(ge=0, le=10_000_000)
+    organizations_covered: int = Field(ge=0, le=10_000_000)
+    work_covered: int = Field(ge=0, le=10_000_000)
+    party_members: int = Field(ge=0, le=10_000_000)
+    workers: int = Field(ge=0, le=100_000_000)
 
 
 Json = dict[str, Any]

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AwareDatetime
 
 from api.deps import Overseer, SystemDep
+from api.schemas import READ_ERRORS
 from api.serialize import (
     chain_public,
     committee_public,
@@ -35,7 +36,7 @@ from projections.ledger import task_ledger
 from projections.linkage import linkage_matrix
 from projections.unit_views import town_view, unit_view
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], responses=READ_ERRORS)
 
 
 class Kind(StrEnum):

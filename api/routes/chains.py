@@ -7,10 +7,10 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ExpectedVersion, Overseer, Secretariat, SystemDep
 from api.responses import with_etag, written
-from api.schemas import ChainEstablish, Handover, LinkAdd
+from api.schemas import WRITE_ERRORS, ChainEstablish, Handover, LinkAdd
 from api.serialize import chain_public, link_public
 
-router = APIRouter(prefix="/chains", tags=["chains"])
+router = APIRouter(prefix="/chains", tags=["chains"], responses=WRITE_ERRORS)
 
 
 @router.post("", status_code=201, summary="Establish an industry's chain")

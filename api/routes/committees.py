@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from api.deps import ExpectedVersion, Overseer, Secretariat, SystemDep
 from api.responses import with_etag, written
 from api.schemas import (
+    WRITE_ERRORS,
     CommitteeEstablish,
     CoverageReport,
     InstructorDispatch,
@@ -19,7 +20,7 @@ from api.schemas import (
 )
 from api.serialize import committee_public
 
-router = APIRouter(prefix="/committees", tags=["committees"])
+router = APIRouter(prefix="/committees", tags=["committees"], responses=WRITE_ERRORS)
 
 
 @router.post("", status_code=201, summary="Register an industry party committee")

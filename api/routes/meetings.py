@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ExpectedVersion, Overseer, Secretariat, SystemDep
 from api.responses import with_etag, written
-from api.schemas import AttendanceRecord, MeetingConvene, ResolutionAdopt
+from api.schemas import WRITE_ERRORS, AttendanceRecord, MeetingConvene, ResolutionAdopt
 from api.serialize import meeting_public
 
-router = APIRouter(prefix="/meetings", tags=["meetings"])
+router = APIRouter(prefix="/meetings", tags=["meetings"], responses=WRITE_ERRORS)
 
 
 @router.post("", status_code=201, summary="Convene a joint meeting")

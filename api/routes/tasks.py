@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentPrincipal, ExpectedVersion, Liaison, Secretariat, SystemDep
 from api.responses import with_etag, written
 from api.schemas import (
+    WRITE_ERRORS,
     ExtensionRequest,
     LeadTransfer,
     MembershipChange,
@@ -26,7 +27,7 @@ from domain.tasks import TaskState
 from infra.application import Written
 from projections.tasks import list_tasks
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=WRITE_ERRORS)
 
 
 def _task(outcome: Written[Any]) -> JSONResponse:

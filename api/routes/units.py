@@ -9,12 +9,12 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CurrentPrincipal, Secretariat, SystemDep
 from api.responses import with_etag, written
-from api.schemas import UnitRegister
+from api.schemas import WRITE_ERRORS, UnitRegister
 from api.serialize import unit_public
 from domain.units import UnitKind
 from projections.directory import list_units
 
-router = APIRouter(prefix="/units", tags=["units"])
+router = APIRouter(prefix="/units", tags=["units"], responses=WRITE_ERRORS)
 
 
 @router.post("", status_code=201, summary="Register a unit")

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import CurrentPrincipal, Overseer, SystemDep, require_own_unit
+from api.schemas import READ_ERRORS
 from domain.units import UnitKind
 from infra.bootstrap import System
 from projections.assessment import assessment_board
@@ -16,7 +17,7 @@ from projections.ledger import task_ledger
 from projections.linkage import linkage_matrix
 from projections.unit_views import town_view, unit_view
 
-router = APIRouter(prefix="/views", tags=["views"])
+router = APIRouter(prefix="/views", tags=["views"], responses=READ_ERRORS)
 
 After = Annotated[
     int | None,

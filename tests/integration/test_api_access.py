@@ -63,6 +63,24 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("GET", "/views/ledger/tasks/{task_id}"): {S, A},
     ("GET", "/views/assessment"): {S, A},
     ("GET", "/views/coverage"): {S, A},
+    ("GET", "/audit/{kind}/{id}/history"): {S, A},
+    ("GET", "/audit/{kind}/{id}/state"): {S, A},
+    ("GET", "/audit/responsibility"): {S, A},
+    ("GET", "/audit/tasks/{task_id}/holders"): {S, A},
+    ("GET", "/audit/views/units/{unit}"): {S, A},
+    ("GET", "/audit/views/towns/{town}"): {S, A},
+    ("GET", "/audit/views/linkage"): {S, A},
+    ("GET", "/audit/views/assessment"): {S, A},
+    ("POST", "/audit/replays"): {S, A},
+    ("GET", "/audit/replays/{replay_id}"): {S, A},
+}
+QUERIES = {
+    "/audit/responsibility": "?industry=express&at=2026-11-02T10:00:00%2B08:00",
+    "/audit/views/units/{unit}": "?at=2026-11-02T10:00:00%2B08:00",
+    "/audit/views/towns/{town}": "?at=2026-11-02T10:00:00%2B08:00",
+    "/audit/views/linkage": "?at=2026-11-02T10:00:00%2B08:00",
+    "/audit/views/assessment": "?year=2026&at=2026-11-02T10:00:00%2B08:00",
+    "/views/assessment": "?year=2026",
 }
 PUBLIC = {("GET", "/health"), ("GET", "/metrics")}
 
@@ -172,16 +190,18 @@ def world(system: System, clock: ManualClock) -> tuple[Api, dict[str, str]]:
         "committee_id": committee["id"],
         "member_id": "M1",
         "instructor_id": "I1",
+        "kind": "tasks",
+        "id": task["id"],
+        "replay_id": "0123456789abcdef",
     }
     return api, values
 
 
-def concrete(path: str, values: dict[str, str]) -> str:
+def concrete(template: str, values: dict[str, str]) -> str:
+    path = template
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
-    if path == "/views/assessment":
-        path += "?year=2026"
-    return path
+    return path + QUERIES.get(template, "")
 
 
 def call(api: Api, method: str, template: str, path: str, token: str | None) -> int:

@@ -208,3 +208,48 @@ def test_write_is_visible_in_views_before_the_response(api: Api, clock: ManualCl
     view = api.get("postal", f"/views/units/postal?after={position}")
     assert view["position"] >= position
     assert view["tasks"]["lead"]["signed"] == 1
+
+
+def test_oversize_body_is_a_413(api: Api) -> None:
+    response = api.client.post(
+        "/tasks",
+        content=b'{"title": "' + b"x" * 70_000 + b'"}',
+        headers={**api.headers(S), "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["detail"].startswith("body")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"title": "\\u0007bell", "industry": "express", "lead_unit": "postal"}', 422),
+        (b'{"title": "\xff\xfe", "industry": "express"}', 400),
+        (b'{"weight": 1e400}', 422),
+        (b"[1, 2, 3]", 422),
+        (b"", 422),
+    ],
+)
+def test_malformed_bodies_get_a_4xx_naming_the_problem(api: Api, raw: bytes, status: int) -> None:
+    response = api.client.post(
+        "/tasks", content=raw, headers={**api.headers(S), "content-type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+    assert api.get(S, "/tasks")["total"] == 0
+
+
+def test_control_characters_are_refused_by_field(api: Api, clock: ManualClock) -> None:
+    refused = api.post(
+        S,
+        "/tasks",
+        {
+            "title": "ok",
+            "industry": "express",
+            "lead_unit": "postal",
+            "co_units": ["commerce\u0000"],
+            "deadline": (clock.now() + timedelta(days=3)).isoformat(),
+        },
+        expect=422,
+    )
+    assert refused["detail"].startswith("co_units")
