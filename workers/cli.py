@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from domain.actor import Role
@@ -92,7 +93,10 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
             except NotFound:
                 print(f"error: unit {args.unit!r} is not registered", file=sys.stderr)
                 return 2
-        principal, token = system.tokens.issue(role=role, unit=args.unit, name=args.name)
+        lifetime = timedelta(days=args.expires_in_days) if args.expires_in_days else None
+        principal, token = system.tokens.issue(
+            role=role, unit=args.unit, name=args.name, lifetime=lifetime
+        )
         print(f"principal: {principal.principal_id}")
         print(
             f"role: {principal.role.value}" + (f" unit: {principal.unit}" if principal.unit else "")
@@ -276,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--role", required=True, choices=[r.value for r in Role])
     issue.add_argument("--unit", help="the liaison's unit slug")
     issue.add_argument("--name", required=True, help="the person's name")
+    issue.add_argument(
+        "--expires-in-days", type=int, default=90, help="lifetime in days (0: never expires)"
+    )
     issue.set_defaults(func=cmd_token_issue)
     revoke = token.add_parser("revoke", help="revoke every token of a principal")
     _common(revoke)

@@ -268,3 +268,19 @@ def test_only_the_lead_reports_completion(world: tuple[Api, dict[str, str]]) -> 
     assert "lead" in refused["detail"]
     api.post(OWN, f"/tasks/{tid}/sign")
     api.post(OWN, f"/tasks/{tid}/completion", {"note": "done"})
+
+
+def test_expired_token_is_refused(world: tuple[Api, dict[str, str]]) -> None:
+    api, _ = world
+    from datetime import timedelta as td
+
+    _, expired = api.system.tokens.issue(
+        role=Role.AUDITOR, unit=None, name="old", lifetime=td(seconds=-1)
+    )
+    _, fresh = api.system.tokens.issue(
+        role=Role.AUDITOR, unit=None, name="new", lifetime=td(days=1)
+    )
+    refused = api.client.get("/units", headers={"Authorization": f"Bearer {expired}"})
+    assert refused.status_code == 401
+    assert expired not in refused.text
+    assert api.client.get("/units", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
