@@ -338,6 +338,10 @@ class SupervisedTask(TiaokuaiAggregate):
         request = self._require_pending_request(request_id)
         if request["new_deadline"] <= self.deadline:
             raise InvariantViolated("new_deadline: a new deadline is later than the current one")
+        if request["new_deadline"] <= at:
+            raise InvariantViolated(
+                "new_deadline: the requested deadline has passed; deny it and ask again"
+            )
         self._extension_granted(
             request_id=request_id,
             previous_deadline=self.deadline,
@@ -463,6 +467,8 @@ class SupervisedTask(TiaokuaiAggregate):
     @event("TaskCoUnitRemoved")
     def _co_unit_removed(self, *, unit: str, reason: str, actor: Actor, at: datetime) -> None:
         self.co_units.remove(unit)
+        # A unit added again later signs for its part again.
+        self.signatures.pop(unit, None)
 
     def add_town(self, *, unit: str, actor: Actor, at: datetime) -> None:
         self.require_secretariat(actor, "add towns")
@@ -488,6 +494,7 @@ class SupervisedTask(TiaokuaiAggregate):
     @event("TaskTownRemoved")
     def _town_removed(self, *, unit: str, reason: str, actor: Actor, at: datetime) -> None:
         self.towns.remove(unit)
+        self.signatures.pop(unit, None)
 
     # ------------------------------------------------------------ deadline
     def is_due_for_overdue(self, now: datetime) -> bool:

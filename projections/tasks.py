@@ -151,11 +151,13 @@ def fold_task(doc: Doc | None, event: EventEnvelope) -> Doc | None:
             task["co_units"].append(data["unit"])
     elif kind == "TaskCoUnitRemoved":
         _remove(task["co_units"], data["unit"])
+        task["signatures"].pop(data["unit"], None)
     elif kind == "TaskTownAdded":
         if data["unit"] not in task["towns"]:
             task["towns"].append(data["unit"])
     elif kind == "TaskTownRemoved":
         _remove(task["towns"], data["unit"])
+        task["signatures"].pop(data["unit"], None)
     elif kind == "TaskBecameOverdue":
         task["overdue"] = True
         task["overdue_since"] = normalize(data.get("deadline")) or task["deadline"]
