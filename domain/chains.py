@@ -81,6 +81,9 @@ class ResponsibilityChain(TiaokuaiAggregate):
         duties = [d.strip() for d in duties if d.strip()]
         if not duties:
             raise InvariantViolated("duties: a link needs at least one duty")
+        if role not in {r.value for r in LinkRole}:
+            roles = ", ".join(r.value for r in LinkRole)
+            raise InvariantViolated(f"role: a link's role is one of {roles}")
         role = LinkRole(role)
         for existing in self.links.values():
             if existing["unit"] == unit and existing["role"] == role.value:

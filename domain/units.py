@@ -36,6 +36,8 @@ class Unit(TiaokuaiAggregate):
             )
         if not name.strip():
             raise InvariantViolated("name: a unit needs a name")
+        if kind not in {k.value for k in UnitKind}:
+            raise InvariantViolated("kind: a unit is a 'department' or a 'town'")
         return cls._registered(
             slug=slug, name=name.strip(), kind=UnitKind(kind).value, actor=actor, at=at
         )
