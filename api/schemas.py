@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from domain.chains import LinkRole
 
@@ -14,6 +15,25 @@ Slug = Field(pattern=r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$", min_length=1, max_lengt
 Text = Field(min_length=1, max_length=2000)
 ShortText = Field(min_length=1, max_length=200)
 
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    # Far from the ends of datetime's range, so that converting to UTC or the district's
+    # time zone, and the views' day arithmetic, cannot overflow on a stored event.
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not EARLIEST <= in_utc < LATEST:
+        raise ValueError("an instant lies between the years 1900 and 9000")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+"""An ISO-8601 instant with its UTC offset, between the years 1900 and 9000."""
 
 _ALLOWED_CONTROLS = {"\n", "\t"}
 
@@ -87,7 +107,7 @@ class UnitPublic(BaseModel):
 # -------------------------------------------------------------- meetings
 class MeetingConvene(Body):
     title: str = ShortText
-    held_at: AwareDatetime
+    held_at: Instant
 
 
 class AttendanceRecord(Body):
@@ -113,7 +133,7 @@ class TaskIssue(Body):
     lead_unit: str = Slug
     co_units: list[str] = Field(default_factory=list, max_length=50)
     towns: list[str] = Field(default_factory=list, max_length=50)
-    deadline: AwareDatetime
+    deadline: Instant
     weight: float = Field(default=1.0, gt=0, le=100)
     meeting_id: UUID | None = None
     resolution_id: str | None = Field(default=None, max_length=20)
@@ -148,7 +168,7 @@ class MembershipChange(Body):
 
 
 class ExtensionRequest(Body):
-    new_deadline: AwareDatetime
+    new_deadline: Instant
     reason: str = Text
 
 
@@ -174,7 +194,7 @@ class LinkAdd(Body):
 
 class Handover(Body):
     responsible_person: str = ShortText
-    effective_at: AwareDatetime
+    effective_at: Instant
     reason: str = Text
 
 

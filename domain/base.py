@@ -33,3 +33,6 @@ class TiaokuaiAggregate(Aggregate):
     def require_aware(value: datetime, field: str) -> None:
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvariantViolated(f"{field}: an instant needs a UTC offset")
+        # Far-off years overflow when converted to UTC and mean a typing error anyway.
+        if not 1900 <= value.year <= 9000:
+            raise InvariantViolated(f"{field}: the year must lie between 1900 and 9000")

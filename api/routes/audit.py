@@ -12,8 +12,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AwareDatetime
 
+from api import schemas
 from api.deps import Overseer, SystemDep
 from api.schemas import READ_ERRORS
 from api.serialize import (
@@ -53,7 +53,10 @@ class ExportFormat(StrEnum):
     CSV = "csv"
 
 
-Instant = Annotated[AwareDatetime, Query(description="an ISO-8601 instant with its offset")]
+Instant = Annotated[
+    schemas.Instant,
+    Query(description="an ISO-8601 instant with its offset, between the years 1900 and 9000"),
+]
 
 
 def public(aggregate: TiaokuaiAggregate) -> dict[str, Any]:
@@ -103,7 +106,18 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
         buffer.truncate()
 
 
-@router.get("/{kind}/{id}/history", summary="Every event of one aggregate")
+EXPORTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A page of events as JSON, or every event as NDJSON or CSV (`format`)",
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.get("/{kind}/{id}/history", summary="Every event of one aggregate", responses=EXPORTS)
 def history(
     kind: Kind,
     id: str,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -87,7 +87,11 @@ class PipelineCollector(Collector):
             yield up
 
 
-@router.get("/health", summary="Store, broker and workers")
+@router.get(
+    "/health",
+    summary="Store, broker and workers",
+    responses={503: {"description": "The store cannot be reached"}},
+)
 def health(system: SystemDep) -> JSONResponse:
     try:
         report: dict[str, Any] = status(system)
@@ -100,7 +104,7 @@ def health(system: SystemDep) -> JSONResponse:
     return JSONResponse(report)
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 def metrics(system: SystemDep) -> Response:
     registry = CollectorRegistry()
     registry.register(PipelineCollector(system))

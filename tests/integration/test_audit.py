@@ -10,8 +10,8 @@ import csv
 import io
 import json
 import time
-from datetime import datetime, timedelta
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
