@@ -16,6 +16,7 @@ from api.routes import (
     audit,
     chains,
     committees,
+    integrity,
     meetings,
     operations,
     tasks,
@@ -44,7 +45,7 @@ def create_app(system: System) -> FastAPI:
     app.state.system = system
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    for module in (units, meetings, tasks, chains, committees, views, audit, operations):
+    for module in (units, meetings, tasks, chains, committees, views, audit, integrity, operations):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -14,14 +14,29 @@ A seal is written for each position of the notification log, in position order::
 position (positions may have gaps: PostgreSQL spends sequence values on rolled-back
 inserts). ``docs/audit.md`` ("Integrity") writes the construction down for auditors.
 
-``Sealer.seal_pending`` appends seals for the events stored after the last seal; it is
-cheap enough to run after every save and in the relay's loop. Concurrent sealers never
-fork the chain: PostgreSQL serialises them with a transaction-level advisory lock,
-SQLite with its single write lock, taken by the sealing transaction's first statement.
+Where seals are written:
+
+- **In the transaction that stores the events** (``SealingSQLiteApplicationRecorder``,
+  ``SealingPostgresApplicationRecorder``, chosen with eventsourcing's
+  ``APPLICATION_RECORDER_TOPIC``): an event is never committed unsealed. On PostgreSQL
+  the chain is computed by one SQL statement queued in the insert's own pipeline, so it
+  adds no round trip; on SQLite it is computed here, inside the write transaction.
+- **By ``Sealer.seal_pending``**, for whatever is stored but not sealed (events written
+  by a plain recorder, a backlog): run it in the relay's loop, at start-up, or after
+  every save (``Sealer.after_save``) when the plain recorders are used.
+
+Concurrent sealers never fork the chain: on PostgreSQL every sealing transaction holds
+the EXCLUSIVE lock on the events table that eventsourcing's writers take (a writer
+sealing its own events holds it already) before it reads the last seal; on SQLite the
+write lock does the same. The seals' primary key on the position refuses a fork even if
+that were bypassed. The seal SQL of PostgreSQL and the Python of ``verify`` are two
+independent implementations of the construction; the tests hold them to each other.
+
 ``Sealer.verify`` re-reads the events and the seals in position order, in lockstep and in
-batches, and names the first position that fails. ``Sealer.checkpoint`` returns the head
-position and hash, to be kept outside the system; ``verify(against=...)`` then detects
-even a consistent rewrite of the whole chain up to that position.
+batches, recomputes the chain in Python and names the first position that fails.
+``Sealer.checkpoint`` returns the head position and hash, to be kept outside the
+system; ``verify(against=...)`` then detects even a consistent rewrite of the whole
+chain up to that position.
 """
 
 from __future__ import annotations
@@ -33,19 +48,18 @@ import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from uuid import UUID
 
 import structlog
-from eventsourcing.persistence import IntegrityError
-from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg import Connection, Cursor
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
-from psycopg.sql import Literal as SqlLiteral
-
-from infra.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from infra.bootstrap import System
@@ -58,11 +72,26 @@ GENESIS = bytes(32)
 CHECKPOINT_PREFIX = "tiaokuai-checkpoint"
 SEALS_TABLE = "tiaokuai_seals"
 CHECKPOINTS_TABLE = "tiaokuai_checkpoints"
+SEAL_BATCH = 1000
+"""At most this many events are sealed per transaction (a backlog takes several)."""
+
+SQLITE_RECORDER_TOPIC = "infra.integrity:SealingSQLiteApplicationRecorder"
+POSTGRES_RECORDER_TOPIC = "infra.integrity:SealingPostgresApplicationRecorder"
 
 FailureKind = Literal["edited", "reordered", "deleted", "inserted", "checkpoint_mismatch"]
 
 _U64 = struct.Struct(">Q")
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}:(\d+):([0-9a-f]{{64}})$")
+_NO_LIMIT = 2**63 - 1
+
+
+def sealing_recorder_topic(persistence_module: str) -> str:
+    """The ``APPLICATION_RECORDER_TOPIC`` that seals in the insert's own transaction."""
+    if persistence_module == "eventsourcing.postgres":
+        return POSTGRES_RECORDER_TOPIC
+    if persistence_module == "eventsourcing.sqlite":
+        return SQLITE_RECORDER_TOPIC
+    raise ValueError(f"no sealing recorder for {persistence_module!r}")
 
 
 # --------------------------------------------------------------- the construction
@@ -123,7 +152,7 @@ def _originator_text(value: Any) -> str:
     try:
         return str(UUID(text))  # SQLite stores the UUID's hex; hash its canonical text
     except ValueError:
-        return text  # not a UUID (a text id, or a tampered one): hash what is there
+        return text  # not a UUID (a tampered id): hash what is there
 
 
 def _as_bytes(value: Any) -> bytes:
@@ -225,13 +254,13 @@ class IntegrityReport:
         if self.first_failure is not None:
             failure = self.first_failure
             return (
-                f"FAILED at position {failure.position}: {failure.kind} — {failure.detail} "
+                f"FAILED at position {failure.position}: {failure.kind}: {failure.detail} "
                 f"({self.checked} events verified before it)"
             )
-        against = f", matches {self.against}" if self.against else ""
+        against = f", matching {self.against}" if self.against else ""
         return (
-            f"ok: {self.checked} events verified, head {self.head_position} "
-            f"{self.head_hash}{against}; {self.unsealed} stored after the last seal"
+            f"ok: {self.checked} events verified, head position {self.head_position} "
+            f"hash {self.head_hash}{against}; {self.unsealed} stored after the last seal"
         )
 
 
@@ -243,36 +272,23 @@ class _Cursor(Protocol):
     def fetchone(self) -> Any: ...
 
 
-def _seal_in_python(cursor: _Cursor, dialect: _SQLite, batch: int, at: Any) -> int:
-    """Seal up to ``batch`` events after the last seal, within a locked transaction."""
-    cursor.execute(dialect.last_seal)
-    row = cursor.fetchone()
-    position, previous = (int(row["position"]), bytes(row["hash"])) if row else (0, GENESIS)
-    cursor.execute(dialect.events_after, (position, _NO_LIMIT, batch))
-    records = [_record(r) for r in cursor.fetchall()]
-    rows = []
-    for record in records:
-        previous = record.hash_after(previous)
-        rows.append((record.position, previous, state_digest(record.state), at))
-    if rows:
-        cursor.executemany(dialect.insert_seal, rows)
-    return len(rows)
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _instant_text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value.isoformat())
 
 
 class _SQLite:
-    """SQLite: the embedded default; ``?`` parameters, BLOB hashes, ISO text instants."""
+    """SQLite, the embedded default: BLOB hashes, ISO text instants, the chain in Python."""
 
     def __init__(self, datastore: SQLiteDatastore, events_table: str) -> None:
         self.datastore = datastore
         s, c, e = SEALS_TABLE, CHECKPOINTS_TABLE, events_table
-        self.create = [
-            f"CREATE TABLE IF NOT EXISTS {s} (position INTEGER PRIMARY KEY, "
-            "hash BLOB NOT NULL, state_digest BLOB NOT NULL, sealed_at TEXT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {c} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "position INTEGER NOT NULL, hash BLOB NOT NULL, taken_at TEXT NOT NULL)",
-        ]
-        # The first statement of a sealing transaction is a write, so it takes SQLite's
-        # write lock (waiting for it) before it reads anything: no stale snapshot.
+        self.create = self.create_statements()
+        # The first statement of a standalone sealing transaction is a write, so it
+        # takes SQLite's write lock (waiting for it) before it reads anything.
         self.lock = f"UPDATE {s} SET position = position WHERE 0"
         self.last_seal = f"SELECT position, hash FROM {s} ORDER BY position DESC LIMIT 1"
         self.events_after = (
@@ -296,33 +312,74 @@ class _SQLite:
             f"SELECT position, hash, taken_at FROM {c} ORDER BY id DESC LIMIT ?"
         )
 
+    @staticmethod
+    def create_statements() -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {SEALS_TABLE} (position INTEGER PRIMARY KEY, "
+            "hash BLOB NOT NULL, state_digest BLOB NOT NULL, sealed_at TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} ("
+            "id INTEGER PRIMARY KEY AUTOINCREMENT, position INTEGER NOT NULL, "
+            "hash BLOB NOT NULL, taken_at TEXT NOT NULL)",
+        ]
+
     def create_tables(self) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             for statement in self.create:
                 cursor.execute(statement)
 
-    def seal_batch(self, batch: int, at: datetime) -> int:
+    def seal_in(self, cursor: _Cursor, batch: int) -> int:
+        """Seal up to ``batch`` events after the last seal; the write lock is held."""
+        cursor.execute(self.last_seal)
+        row = cursor.fetchone()
+        position, previous = (int(row["position"]), bytes(row["hash"])) if row else (0, GENESIS)
+        cursor.execute(self.events_after, (position, _NO_LIMIT, batch))
+        records = [_record(r) for r in cursor.fetchall()]
+        if not records:
+            return 0
+        at = _now_text()
+        rows = []
+        for record in records:
+            previous = record.hash_after(previous)
+            rows.append((record.position, previous, state_digest(record.state), at))
+        cursor.executemany(self.insert_seal, rows)
+        return len(rows)
+
+    def seal_new(self, cursor: _Cursor, records: Sequence[StoredRecord]) -> int:
+        """Seal events just inserted in this write transaction (known, so not re-read).
+
+        Falls back to ``seal_in`` when anything before them is still unsealed.
+        """
+        cursor.execute(self.last_seal)
+        row = cursor.fetchone()
+        position, previous = (int(row["position"]), bytes(row["hash"])) if row else (0, GENESIS)
+        expected = list(range(position + 1, position + 1 + len(records)))
+        if [r.position for r in records] != expected:
+            return self.seal_in(cursor, SEAL_BATCH)
+        at = _now_text()
+        rows = []
+        for record in records:
+            previous = record.hash_after(previous)
+            rows.append((record.position, previous, state_digest(record.state), at))
+        cursor.executemany(self.insert_seal, rows)
+        return len(rows)
+
+    def seal_batch(self, batch: int) -> int:
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(self.lock)
-            return _seal_in_python(cursor, self, batch, at.isoformat())
+            return self.seal_in(cursor, batch)
 
     @contextmanager
     def reading(self) -> Iterator[_Cursor]:
         with self.datastore.transaction(commit=False) as cursor:
             yield cursor
 
-    @contextmanager
-    def writing(self) -> Iterator[_Cursor]:
+    def record_checkpoint(self, position: int, hash_: bytes) -> None:
         with self.datastore.transaction(commit=True) as cursor:
-            yield cursor
-
-    @staticmethod
-    def instant(at: datetime) -> Any:
-        return at.isoformat()
+            cursor.execute(self.insert_checkpoint, (position, hash_, _now_text()))
 
 
 class _Postgres:
-    """PostgreSQL: tables in the datastore's schema; an advisory lock per schema."""
+    """PostgreSQL: tables in the datastore's schema, the chain computed by one statement."""
 
     def __init__(self, datastore: PostgresDatastore, events_table: str) -> None:
         self.datastore = datastore
@@ -341,18 +398,29 @@ class _Postgres:
                 "position bigint NOT NULL, hash bytea NOT NULL, taken_at timestamptz NOT NULL)"
             ).format(schema, c),
         ]
-        self.lock = SQL("SELECT pg_advisory_xact_lock(%s)")
-        # The chain computed by the database: the same construction as chain_hash()
-        # (int8send is 8 bytes big-endian; lengths and positions are never negative).
-        # verify() recomputes it in Python, independently.
+        self.lock = SQL("SELECT pg_advisory_xact_lock(%s)")  # for the DDL only
+        # Sealing is serialised by the lock eventsourcing's writers take on the events
+        # table (it keeps notification ids in commit order): a writer sealing its own
+        # events holds it already, a standalone sealer takes it, briefly, when there is
+        # something to seal.
+        self.lock_events = [
+            SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout),
+            SQL("LOCK TABLE {0}.{1} IN EXCLUSIVE MODE").format(schema, e),
+        ]
+        self.pending = SQL(
+            "SELECT (SELECT COALESCE(MAX(notification_id), 0) FROM {0}.{2})"
+            " > (SELECT COALESCE(MAX(position), 0) FROM {0}.{1}) AS pending"
+        ).format(schema, s, e)
+        # The chain computed by the database, the same construction as chain_hash():
+        # int8send() is 8 bytes big-endian (positions, versions and lengths are never
+        # negative), uuid::text is the canonical lower-case form. Each step is one
+        # index lookup of the next position. verify() recomputes it all in Python.
         self.seal = SQL(
-            "SELECT pg_advisory_xact_lock({lock_key}); "
             "WITH RECURSIVE chain(n, position, hash, state_digest) AS ("
             " SELECT 0, last.position, last.hash, NULL::bytea FROM ("
-            "  SELECT COALESCE(MAX(position), 0) AS position,"
-            "   COALESCE((SELECT hash FROM {schema}.{seals} ORDER BY position DESC LIMIT 1),"
-            "    decode(repeat('00', 32), 'hex')) AS hash"
-            "  FROM {schema}.{seals}) last"
+            "  (SELECT position, hash FROM {0}.{1} ORDER BY position DESC LIMIT 1)"
+            "  UNION ALL SELECT 0, decode(repeat('00', 32), 'hex')"
+            "  LIMIT 1) last"
             " UNION ALL"
             " SELECT c.n + 1, e.position, sha256("
             "   c.hash || int8send(e.position)"
@@ -367,16 +435,15 @@ class _Postgres:
             "   originator_version AS version,"
             "   convert_to(COALESCE(topic, ''), 'UTF8') AS topic,"
             "   COALESCE(state, ''::bytea) AS state"
-            "  FROM {schema}.{events} WHERE notification_id > c.position"
+            "  FROM {0}.{2} WHERE notification_id > c.position"
             "  ORDER BY notification_id LIMIT 1) e"
-            " WHERE c.n < {batch}"
+            " WHERE c.n < %s"
             "), sealed AS ("
-            " INSERT INTO {schema}.{seals} (position, hash, state_digest, sealed_at)"
-            " SELECT position, hash, state_digest, {at} FROM chain WHERE n > 0"
-            " RETURNING position"
+            " INSERT INTO {0}.{1} (position, hash, state_digest, sealed_at)"
+            " SELECT position, hash, state_digest, clock_timestamp() FROM chain WHERE n > 0"
+            " RETURNING 1"
             ") SELECT COUNT(*) AS n FROM sealed"
-        )
-        self.seal_names = {"schema": schema, "seals": s, "events": e}
+        ).format(schema, s, e)
         self.last_seal = SQL(
             "SELECT position, hash FROM {0}.{1} ORDER BY position DESC LIMIT 1"
         ).format(schema, s)
@@ -389,9 +456,6 @@ class _Postgres:
             "SELECT position, hash, state_digest FROM {0}.{1} "
             "WHERE position > %s AND position <= %s ORDER BY position LIMIT %s"
         ).format(schema, s)
-        self.insert_seal = SQL(
-            "INSERT INTO {0}.{1} (position, hash, state_digest, sealed_at) VALUES (%s, %s, %s, %s)"
-        ).format(schema, s)
         self.count_after = SQL(
             "SELECT COUNT(*) AS n FROM {0}.{1} WHERE notification_id > %s"
         ).format(schema, e)
@@ -400,7 +464,7 @@ class _Postgres:
             "ORDER BY position LIMIT 1"
         ).format(schema, s)
         self.insert_checkpoint = SQL(
-            "INSERT INTO {0}.{1} (position, hash, taken_at) VALUES (%s, %s, %s)"
+            "INSERT INTO {0}.{1} (position, hash, taken_at) VALUES (%s, %s, clock_timestamp())"
         ).format(schema, c)
         self.select_checkpoints = SQL(
             "SELECT position, hash, taken_at FROM {0}.{1} ORDER BY id DESC LIMIT %s"
@@ -413,19 +477,25 @@ class _Postgres:
             for statement in self.create:
                 cursor.execute(statement)
 
-    def seal_batch(self, batch: int, at: datetime) -> int:
-        # One round trip: a multi-statement simple query is one implicit transaction,
-        # so the advisory lock taken by its first statement is held while the second
-        # (with a fresh snapshot, read committed) computes and inserts the seals.
-        statement = self.seal.format(
-            **self.seal_names,
-            lock_key=SqlLiteral(self.lock_key),
-            batch=SqlLiteral(batch),
-            at=SqlLiteral(at),
-        )
-        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
-            cursor.execute(statement)
-            cursor.nextset()
+    def queue_seal(self, conn: Connection[DictRow], batch: int) -> Cursor[DictRow]:
+        """Seal up to ``batch`` events in ``conn``'s open transaction, which holds the lock.
+
+        In pipeline mode the statement is only queued: it travels with the transaction's
+        other statements and adds no round trip.
+        """
+        cursor = conn.cursor()
+        cursor.execute(self.seal, (batch,), prepare=True)
+        return cursor
+
+    def seal_batch(self, batch: int) -> int:
+        with self.datastore.get_connection() as conn:
+            found = conn.execute(self.pending, prepare=True).fetchone()
+            if not found or not found["pending"]:
+                return 0  # the usual case with the sealing recorder: no lock taken
+            with conn.pipeline(), conn.transaction():
+                for statement in self.lock_events:
+                    conn.execute(statement, prepare=True)
+                cursor = self.queue_seal(conn, batch)
             row = cursor.fetchone()
         return int(row["n"]) if row else 0
 
@@ -434,64 +504,99 @@ class _Postgres:
         with self.datastore.transaction(commit=False) as cursor:
             yield cursor
 
-    @contextmanager
-    def writing(self) -> Iterator[_Cursor]:
+    def record_checkpoint(self, position: int, hash_: bytes) -> None:
         with self.datastore.transaction(commit=True) as cursor:
-            yield cursor
+            cursor.execute(self.insert_checkpoint, (position, hash_))
 
-    @staticmethod
-    def instant(at: datetime) -> Any:
-        return at
+
+def _dialect(recorder: ApplicationRecorder) -> _SQLite | _Postgres:
+    datastore = getattr(recorder, "datastore", None)
+    table = str(getattr(recorder, "events_table_name", ""))
+    if isinstance(datastore, PostgresDatastore):
+        return _Postgres(datastore, table)
+    if isinstance(datastore, SQLiteDatastore):
+        return _SQLite(datastore, table)
+    raise TypeError(f"no sealing for a {type(recorder).__name__}")
+
+
+# ------------------------------------------------- sealing as events are stored
+class SealingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """eventsourcing's SQLite recorder, sealing new events in their own write transaction."""
+
+    seal_on_insert: bool = True
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name)
+        self.sealing = _SQLite(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *_SQLite.create_statements()]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        if self.seal_on_insert and stored_events:
+            if notification_ids is None or len(notification_ids) != len(stored_events):
+                self.sealing.seal_in(c, SEAL_BATCH)
+            else:
+                records = [
+                    StoredRecord(
+                        position=int(position),
+                        originator_id=_originator_text(event.originator_id),
+                        originator_version=int(event.originator_version),
+                        topic=event.topic,
+                        state=_as_bytes(event.state),
+                    )
+                    for position, event in zip(notification_ids, stored_events, strict=True)
+                ]
+                self.sealing.seal_new(c, records)
+        return notification_ids
+
+
+class SealingPostgresApplicationRecorder(PostgresApplicationRecorder):
+    """eventsourcing's PostgreSQL recorder, sealing new events in the inserting transaction.
+
+    The seal statement is queued right after the insert, inside eventsourcing's pipeline
+    and under its table lock (which serialises it with every other sealer), so it
+    reaches the server in the same round trip. If it
+    failed, the insert would be rolled back with it: nothing is stored unsealed.
+    """
+
+    seal_on_insert: bool = True
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.sealing = _Postgres(datastore, events_table_name)
+        self.sql_create_statements.extend(self.sealing.create)
+        if datastore.enable_db_functions:
+            # Inserts then go through a database function, past the hook below: events
+            # are stored unsealed until Sealer.seal_pending() runs.
+            log.warning("integrity.no_seal_on_insert", reason="POSTGRES_ENABLE_DB_FUNCTIONS")
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        if self.seal_on_insert and stored_events:
+            self.sealing.queue_seal(curs.connection, SEAL_BATCH)
 
 
 # ---------------------------------------------------------------- the sealer
-_NO_LIMIT = 2**63 - 1
-
-
-@dataclass
-class _Progress:
-    """The verifier's walk along the chain."""
-
-    previous: bytes = GENESIS
-    position: int = 0
-    checked: int = 0
-    against_done: bool = False
-    failure: Failure | None = field(default=None)
-
-
 class Sealer:
-    """Seals the store's events into the hash chain; verifies and checkpoints it."""
+    """Seals the store's pending events; verifies and checkpoints the chain."""
 
-    def __init__(
-        self,
-        *,
-        datastore: SQLiteDatastore | PostgresDatastore,
-        events_table: str,
-        clock: Clock | None = None,
-        create_tables: bool = True,
-    ) -> None:
-        self.dialect: _SQLite | _Postgres
-        if isinstance(datastore, PostgresDatastore):
-            self.dialect = _Postgres(datastore, events_table)
-        elif isinstance(datastore, SQLiteDatastore):
-            self.dialect = _SQLite(datastore, events_table)
-        else:
-            raise TypeError(f"no sealing for a {type(datastore).__name__}")
-        self.clock: Clock = clock or SystemClock()
+    def __init__(self, recorder: ApplicationRecorder, *, create_tables: bool = True) -> None:
+        self.dialect = _dialect(recorder)
         if create_tables:
             self.dialect.create_tables()
 
     @classmethod
     def for_system(cls, system: System) -> Sealer:
-        app = system.app
-        return cls(
-            datastore=app.factory.datastore,  # type: ignore[attr-defined]
-            events_table=app.recorder.events_table_name,  # type: ignore[attr-defined]
-            clock=system.clock,
-        )
+        return cls(system.app.recorder)
 
     # ------------------------------------------------------------- sealing
-    def seal_pending(self, batch: int = 1000) -> int:
+    def seal_pending(self, batch: int = SEAL_BATCH) -> int:
         """Seal every event stored after the last seal, ``batch`` per transaction."""
         total = 0
         while True:
@@ -514,7 +619,7 @@ class Sealer:
     def _seal_batch(self, batch: int) -> int:
         for attempt in range(5):
             try:
-                return self.dialect.seal_batch(batch, self.clock.now())
+                return self.dialect.seal_batch(batch)
             except IntegrityError:
                 # Another sealer got there first (the locks make this rare): re-read.
                 log.info("integrity.seal_conflict", attempt=attempt)
@@ -534,12 +639,7 @@ class Sealer:
         """Seal what is pending, record the head and return it (to be kept outside)."""
         self.seal_pending()
         checkpoint = self.head()
-        d = self.dialect
-        with d.writing() as cursor:
-            cursor.execute(
-                d.insert_checkpoint,
-                (checkpoint.position, bytes.fromhex(checkpoint.hash), d.instant(self.clock.now())),
-            )
+        self.dialect.record_checkpoint(checkpoint.position, bytes.fromhex(checkpoint.hash))
         log.info("integrity.checkpoint", position=checkpoint.position, hash=checkpoint.hash)
         return checkpoint
 
@@ -551,9 +651,7 @@ class Sealer:
         return [
             RecordedCheckpoint(
                 Checkpoint(int(row["position"]), bytes(row["hash"]).hex()),
-                row["taken_at"]
-                if isinstance(row["taken_at"], str)
-                else row["taken_at"].isoformat(),
+                _instant_text(row["taken_at"]),
             )
             for row in rows
         ]
@@ -616,34 +714,28 @@ class Sealer:
             f"({record.originator_id} v{record.originator_version}) differ from the sealed ones",
         )
 
-    def verify(self, against: Checkpoint | None = None, *, batch: int = 1000) -> IntegrityReport:
+    def verify(
+        self, against: Checkpoint | None = None, *, batch: int = SEAL_BATCH
+    ) -> IntegrityReport:
         """Recompute the chain from the stored events and compare it with the seals.
 
-        Streams both, in position order, ``batch`` rows at a time (bounded memory). The
-        first disagreement is reported: a changed event (``edited``), an event carrying
-        another position's sealed bytes (``reordered``), a sealed position missing from
-        the store (``deleted``), a stored position below the last seal that was never
-        sealed (``inserted``), and with ``against`` the recomputed hash at the
-        checkpoint's position differing from it (``checkpoint_mismatch``).
+        Streams both, in position order, ``batch`` rows at a time (bounded memory), up to
+        the last seal as it was when verification began. The first disagreement is
+        reported: a changed event (``edited``), an event carrying another position's
+        sealed bytes (``reordered``), a sealed position missing from the store
+        (``deleted``), a stored position below the last seal that was never sealed
+        (``inserted``), and with ``against`` the recomputed hash at the checkpoint's
+        position differing from it, or that position missing (``checkpoint_mismatch``).
         """
         sealed_head = self.head().position
-        walk = _Progress(against_done=against is None)
+        walk = _Walk(against)
         seals = self._seals(sealed_head, batch)
         events = self._events(sealed_head, batch)
-        seal = next(seals, None)
-        record = next(events, None)
-        if against is not None and against.position == 0:
-            self._check_against(walk, against, 0)
+        seal, record = next(seals, None), next(events, None)
+        walk.reached(0)
         while seal is not None and walk.failure is None:
             here = seal.position if record is None else min(seal.position, record.position)
-            if not walk.against_done and against is not None and against.position < here:
-                walk.failure = Failure(
-                    against.position,
-                    "checkpoint_mismatch",
-                    f"the checkpoint's position {against.position} is not in the sealed "
-                    f"chain (the chain goes from {walk.position} to {here}): events and "
-                    "seals were rewritten, or the checkpoint belongs to another store",
-                )
+            if walk.passed(here):
                 break
             if record is None or seal.position < record.position:
                 walk.failure = Failure(
@@ -651,33 +743,26 @@ class Sealer:
                     "deleted",
                     f"position {seal.position} was sealed but no event is stored there",
                 )
-                break
-            if record.position < seal.position:
+            elif record.position < seal.position:
                 walk.failure = Failure(
                     record.position,
                     "inserted",
                     f"the event stored at position {record.position} "
                     f"({record.originator_id} v{record.originator_version}) was never sealed, "
-                    f"yet later positions were (up to {sealed_head})",
+                    f"yet later positions were (up to {sealed_head}): it was inserted "
+                    "afterwards, or its seal was removed",
                 )
-                break
-            computed = record.hash_after(walk.previous)
-            if computed != seal.hash:
-                walk.failure = self._diagnose(record, seal)
-                break
-            walk.previous, walk.position = computed, record.position
-            walk.checked += 1
-            if against is not None and against.position == record.position:
-                self._check_against(walk, against, record.position)
-            seal = next(seals, None)
-            record = next(events, None)
-        if walk.failure is None and not walk.against_done and against is not None:
-            walk.failure = Failure(
-                against.position,
-                "checkpoint_mismatch",
-                f"the checkpoint's position {against.position} is beyond the sealed head "
-                f"{sealed_head}: seals were removed or the chain was cut short",
-            )
+            else:
+                computed = record.hash_after(walk.previous)
+                if computed != seal.hash:
+                    walk.failure = self._diagnose(record, seal)
+                else:
+                    walk.previous, walk.position = computed, record.position
+                    walk.checked += 1
+                    walk.reached(record.position)
+                    seal, record = next(seals, None), next(events, None)
+        if walk.failure is None:
+            walk.ended(sealed_head)
         unsealed = int(self._scalar(self.dialect.count_after, (sealed_head,), "n") or 0)
         report = IntegrityReport(
             ok=walk.failure is None,
@@ -693,16 +778,55 @@ class Sealer:
             log.warning("integrity.failed", **walk.failure.as_dict())
         return report
 
-    @staticmethod
-    def _check_against(walk: _Progress, against: Checkpoint, position: int) -> None:
-        walk.against_done = True
-        if walk.previous.hex() != against.hash:
-            walk.failure = Failure(
+
+class _Walk:
+    """The verifier's progress along the chain, and the checkpoint it must meet."""
+
+    def __init__(self, against: Checkpoint | None) -> None:
+        self.against = against
+        self.pending = against is not None
+        self.previous = GENESIS
+        self.position = 0
+        self.checked = 0
+        self.failure: Failure | None = None
+
+    def reached(self, position: int) -> None:
+        """The chain's hash at ``position`` is ``previous``: compare with the checkpoint."""
+        if not self.pending or self.against is None or self.against.position != position:
+            return
+        self.pending = False
+        if self.previous.hex() != self.against.hash:
+            self.failure = Failure(
                 position,
                 "checkpoint_mismatch",
-                f"the chain's hash at position {position} is {walk.previous.hex()}, "
-                f"the checkpoint says {against.hash}: the history up to it was rewritten",
+                f"the chain's hash at position {position} is {self.previous.hex()}, the "
+                f"checkpoint says {self.against.hash}: the history up to it was rewritten",
             )
+
+    def passed(self, here: int) -> bool:
+        """The walk moves on to ``here``: was the checkpoint's position skipped?"""
+        if not self.pending or self.against is None or self.against.position >= here:
+            return False
+        self.pending = False
+        self.failure = Failure(
+            self.against.position,
+            "checkpoint_mismatch",
+            f"position {self.against.position} of the checkpoint is not in the sealed chain "
+            f"(it goes from {self.position} to {here}): events and seals were rewritten, "
+            "or the checkpoint belongs to another store",
+        )
+        return True
+
+    def ended(self, sealed_head: int) -> None:
+        if not self.pending or self.against is None:
+            return
+        self.pending = False
+        self.failure = Failure(
+            self.against.position,
+            "checkpoint_mismatch",
+            f"position {self.against.position} of the checkpoint is beyond the sealed head "
+            f"{sealed_head}: seals were removed or the chain was cut short",
+        )
 
 
 # ----------------------------------------------------------- one per system

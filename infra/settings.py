@@ -108,6 +108,8 @@ class Settings(BaseSettings):
         }
         if self.store is None:
             env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+            # Seals each event into the hash chain inside the transaction that stores it.
+            env["APPLICATION_RECORDER_TOPIC"] = "infra.integrity:SealingSQLiteApplicationRecorder"
             env["SQLITE_DBNAME"] = str(self.sqlite_path)
             env["SQLITE_LOCK_TIMEOUT"] = "10"
             return env
@@ -115,6 +117,7 @@ class Settings(BaseSettings):
         env.update(
             {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "APPLICATION_RECORDER_TOPIC": "infra.integrity:SealingPostgresApplicationRecorder",
                 "POSTGRES_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
                 "POSTGRES_HOST": url.hostname or "127.0.0.1",
                 "POSTGRES_PORT": str(url.port or 5432),

@@ -14,6 +14,7 @@ from domain.errors import NotFound
 from infra.bootstrap import System, bootstrap
 from infra.logging import configure_logging
 from infra.settings import Settings
+from workers.audit_cli import add_integrity_commands
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="audit: replay, integrity").add_subparsers(
         dest="audit_command", required=True
     )
+    add_integrity_commands(audit, _common)
     replay = audit.add_parser("replay", help="rebuild every view aside and report drift")
     _common(replay)
     replay.add_argument("--batch", type=int, default=1000, help="events per transaction")

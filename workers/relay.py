@@ -24,6 +24,7 @@ from kafka.errors import KafkaError
 
 from infra.bootstrap import System
 from infra.envelopes import envelope_from
+from infra.integrity import system_sealer
 from infra.kafka import clients
 from infra.kafka.state import BusState, RelayState
 from projections.envelope import EventEnvelope
@@ -59,6 +60,7 @@ class Relay:
         self.system = system
         self.settings = system.settings
         self.name = name
+        self.schema = datastore.schema
         self.state = BusState(datastore)
         self.state.create_tables()
         self._producer: KafkaProducer | None = None
@@ -152,9 +154,12 @@ class Relay:
         assert self.settings.store is not None
         with psycopg.connect(self.settings.store, autocommit=True) as lock_conn:
             while not self._stop.is_set():
+                # Advisory locks are per database, not per schema: the schema is part of
+                # the key, or the relays of two stores in one database (two deployments,
+                # parallel test runs, the benchmark) would stand by for each other forever.
                 row = lock_conn.execute(
                     "SELECT pg_try_advisory_lock(%s, hashtext(%s))",
-                    (LOCK_KEY & 0x7FFFFFFF, f"{self.system.app.name}:{self.name}"),
+                    (LOCK_KEY & 0x7FFFFFFF, f"{self.schema}:{self.system.app.name}:{self.name}"),
                 ).fetchone()
                 if row and row[0]:
                     break
@@ -164,6 +169,8 @@ class Relay:
             backoff = 0.5
             while not self._stop.is_set():
                 try:
+                    # A safety net: events stored by a plain recorder get sealed here.
+                    system_sealer(self.system).seal_pending()
                     published = self.publish_batch()
                     self.heartbeat()
                     backoff = 0.5
