@@ -9,11 +9,13 @@ its beginning, dropping what it already has, and follows live.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import psycopg
 import structlog
 from eventsourcing.postgres import PostgresDatastore
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -23,11 +25,15 @@ from infra.bootstrap import System
 from infra.kafka import clients
 from infra.kafka.state import BusState
 from infra.projector import InProcessProjector
-from infra.view_store import PostgresViewRecorder
+from infra.view_store import PostgresViewRecorder, ProjectionGap
 from projections.base import Projection
 from projections.envelope import EventEnvelope
 
 log = structlog.get_logger(__name__)
+
+VIEW_LOCK_KEY = 0x76696577  # "view"
+GAP_GRACE_SECONDS = 60.0
+"""How long a gap in the topic may last (the relay noticing a lost log) before it is fatal."""
 
 
 def group_id(projection: str) -> str:
@@ -47,6 +53,15 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         log.info("worker.partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
+        # Called as every (re)join begins. kafka-python 3.0 drops a join it started
+        # because the topic's metadata changed (partitions added, topic recreated, as on
+        # a broker that lost its log): as the group's leader it assigns, the metadata
+        # looks settled again, and the join in flight is never completed, leaving the
+        # consumer "rebalancing" with no partitions, for good. Asking for the rejoin
+        # explicitly keeps it awaited until it completes.
+        coordinator = getattr(self.worker.consumer, "_coordinator", None)
+        if coordinator is not None and hasattr(coordinator, "request_rejoin"):
+            coordinator.request_rejoin()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.worker.position_partitions(list(assigned))
@@ -72,13 +87,47 @@ class ProjectionWorker:
         self.views: PostgresViewRecorder = system.view_recorder
         self.state = BusState(datastore)
         self.state.create_tables()
+        self.schema = datastore.schema
+        self._lock_conn: psycopg.Connection[Any] | None = None
         self.topic = settings.kafka_topic
         self.epochs: dict[int, str] = {}
         self.rewound: set[int] = set()
+        self.current_epoch: str | None = None
+        self.stale_epochs: set[str] = set()
+        self._gap_since: float | None = None
         self.consumer: KafkaConsumer | None = None
         self._stop = threading.Event()
         self._last_beat = 0.0
         self.applied = 0
+
+    # ------------------------------------------------------------ view lock
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold this projection's view lock (PostgreSQL) while applying and committing.
+
+        The workers of one group apply different partitions at the same time, and a
+        projection's documents are shared across aggregates (a linkage cell or an
+        assessment cell counts many tasks). Two concurrent read-modify-write
+        transactions would lose one update (READ COMMITTED), and during a rebalance
+        both could read the same applied version and apply an event twice. So the
+        view transactions of one projection take turns: whoever holds the lock reads
+        everything the previous holder committed.
+        """
+        if self._lock_conn is None or self._lock_conn.closed:
+            assert self.settings.store is not None
+            self._lock_conn = psycopg.connect(self.settings.store, autocommit=True)
+        key = (VIEW_LOCK_KEY, f"{self.schema}:{self.projection.name}")
+        self._lock_conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", key)
+        try:
+            yield
+        finally:
+            self._lock_conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
+
+    def _close_lock(self) -> None:
+        if self._lock_conn is not None:
+            with contextlib.suppress(Exception):
+                self._lock_conn.close()
+            self._lock_conn = None
 
     # ----------------------------------------------------------- catch-up
     def catch_up_from_store(self) -> int:
@@ -91,7 +140,8 @@ class ProjectionWorker:
             views=self.views,
             projections=[self.projection],
         )
-        reached = projector.catch_up()
+        with self.exclusive():  # another worker of the group may be applying too
+            reached = projector.catch_up()
         log.info("worker.caught_up_from_store", projection=self.projection.name, position=reached)
         return reached
 
@@ -100,7 +150,7 @@ class ProjectionWorker:
         """Seek each assigned partition to the offset stored with the views."""
         assert self.consumer is not None
         stored = self.state.partition_offsets(self.group, self.topic)
-        epoch = self.state.relay_state().epoch
+        epoch = self.current_epoch = self.state.relay_state().epoch
         for tp in assigned:
             offset = stored.get(tp.partition)
             self.rewound.discard(tp.partition)
@@ -113,12 +163,31 @@ class ProjectionWorker:
                 self.rewound.add(tp.partition)
         log.info("worker.partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
 
+    def _is_current(self, epoch: str) -> bool:
+        """Whether ``epoch`` is the relay's epoch now (asks PostgreSQL about a new one)."""
+        if epoch == self.current_epoch:
+            return True
+        if epoch in self.stale_epochs:
+            return False
+        # An epoch not seen yet: the relay may have started it since we last looked.
+        self.current_epoch = self.state.relay_state().epoch
+        if epoch == self.current_epoch:
+            return True
+        self.stale_epochs.add(epoch)
+        return False
+
     def _accept(self, tp: TopicPartition, messages: Sequence[Any]) -> list[Any]:
         """The messages of this incarnation of the topic; rewinds on a new one."""
         assert self.consumer is not None
         accepted: list[Any] = []
         for message in messages:
             epoch = _header(message, "epoch")
+            if epoch is not None and not self._is_current(epoch):
+                # A message of an epoch the relay has left: it republished the whole store
+                # under the current one, so nothing here is needed. And it may be harmful:
+                # after a broker lost its log, the relay's last sends of the old epoch land
+                # in the fresh topic with the events before them missing (a gap).
+                continue
             if epoch is not None and epoch != self.epochs.get(tp.partition):
                 if tp.partition in self.rewound:
                     self.epochs[tp.partition] = epoch
@@ -157,12 +226,29 @@ class ProjectionWorker:
         if not offsets:
             return 0
         try:
-            self.views.apply_consumed(
-                envelopes,
-                self.projection,
-                offsets_statement=self.state.store_offsets_statement(),
-                offsets=offsets,
-            )
+            with self.exclusive():  # see exclusive(): one view transaction at a time
+                self.views.apply_consumed(
+                    envelopes,
+                    self.projection,
+                    offsets_statement=self.state.store_offsets_statement(),
+                    offsets=offsets,
+                )
+        except ProjectionGap as error:
+            # The topic misses events the store has: the broker lost its log and the relay
+            # has not started the new epoch yet (it checks the topic every few seconds).
+            # Nothing was applied (one transaction); read again from the offsets stored
+            # with the views once the relay had a moment. Only a gap that outlasts the
+            # grace period is fatal.
+            now = time.monotonic()
+            self._gap_since = self._gap_since or now
+            if now - self._gap_since > GAP_GRACE_SECONDS:
+                log.error("projection.failed", projection=self.projection.name, error=repr(error))
+                raise
+            log.warning("worker.gap_in_topic", projection=self.projection.name, error=str(error))
+            self._stop.wait(1.0)
+            assert self.consumer is not None
+            self.position_partitions(sorted(self.consumer.assignment(), key=lambda t: t.partition))
+            return 0
         except Exception as error:
             log.error(
                 "projection.failed",
@@ -172,6 +258,7 @@ class ProjectionWorker:
                 error=repr(error),
             )
             raise
+        self._gap_since = None
         self.applied += len(envelopes)
         return len(envelopes)
 
@@ -186,6 +273,12 @@ class ProjectionWorker:
 
     def run(self) -> None:
         """Consume until stopped; reconnects when the broker goes away."""
+        try:
+            self._run()
+        finally:
+            self._close_lock()
+
+    def _run(self) -> None:
         self.catch_up_from_store()
         while not self._stop.is_set():
             try:

@@ -114,47 +114,34 @@ class BusState:
         return RelayState(0, epoch, 0)
 
     # ------------------------------------------------------------ consumers
+    _OFFSET_COLUMNS = "group_id, topic, partition, epoch, next_offset, max_position"
+
+    @staticmethod
+    def _offset(row: Any) -> PartitionOffset:
+        return PartitionOffset(
+            row["group_id"],
+            row["topic"],
+            int(row["partition"]),
+            row["epoch"],
+            int(row["next_offset"]),
+            int(row["max_position"]),
+        )
+
     def partition_offsets(self, group_id: str, topic: str) -> dict[int, PartitionOffset]:
+        """One group's stored next offsets, by partition."""
+        select = SQL(
+            "SELECT " + self._OFFSET_COLUMNS + " FROM {0} WHERE group_id = %s AND topic = %s"
+        )
         with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                SQL(
-                    "SELECT group_id, topic, partition, epoch, next_offset, max_position "
-                    "FROM {0} WHERE group_id = %s AND topic = %s"
-                ).format(self.offsets),
-                (group_id, topic),
-            )
+            c.execute(select.format(self.offsets), (group_id, topic))
             rows = c.fetchall()
-        return {
-            int(r["partition"]): PartitionOffset(
-                r["group_id"],
-                r["topic"],
-                int(r["partition"]),
-                r["epoch"],
-                int(r["next_offset"]),
-                int(r["max_position"]),
-            )
-            for r in rows
-        }
+        return {int(r["partition"]): self._offset(r) for r in rows}
 
     def all_offsets(self) -> list[PartitionOffset]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                SQL(
-                    "SELECT group_id, topic, partition, epoch, next_offset, max_position FROM {0}"
-                ).format(self.offsets)
-            )
+            c.execute(SQL("SELECT " + self._OFFSET_COLUMNS + " FROM {0}").format(self.offsets))
             rows = c.fetchall()
-        return [
-            PartitionOffset(
-                r["group_id"],
-                r["topic"],
-                int(r["partition"]),
-                r["epoch"],
-                int(r["next_offset"]),
-                int(r["max_position"]),
-            )
-            for r in rows
-        ]
+        return [self._offset(r) for r in rows]
 
     def store_offsets_statement(self) -> Composed:
         """Upsert of one partition's offset, run inside the view transaction."""
