@@ -37,5 +37,9 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
+## make bench — pipeline, raw ceilings, API and freshness figures (docs/performance.md)
+bench: $(STAMP)
+	$(BIN)/python -m bench.pipeline $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

