@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import Overseer, SystemDep
+from api.schemas import READ_ERRORS
 from infra.integrity import Checkpoint, system_sealer
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], responses=READ_ERRORS)
 
 Against = Annotated[
     str | None,
