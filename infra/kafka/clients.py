@@ -6,7 +6,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from infra.settings import Settings
 
@@ -96,5 +96,12 @@ def end_offsets(reader: KafkaConsumer, topic: str) -> dict[int, int]:
     if not partitions:
         return {}
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-    result: dict[Any, int] = reader.end_offsets(tps)
+    try:
+        result: dict[Any, int] = reader.end_offsets(tps)
+    except KeyError as error:
+        # kafka-python 3.0 raises a bare KeyError when the broker does not answer for a
+        # partition its cached metadata knows, as when the topic was just recreated with
+        # fewer partitions (a fresh broker auto-creating it). That is a broker-side state
+        # the relay retries on with fresh clients, not a crash of the relay.
+        raise KafkaError(f"end offsets: the broker does not know partition {error}") from error
     return {tp.partition: offset for tp, offset in result.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +39,17 @@ def broker_binary() -> str:
     if not os.access(path, os.X_OK):
         raise BrokerFailed(f"the Tansu binary {path} is not executable")
     return path
+
+
+def die_with_parent() -> list[str]:
+    """A command prefix that SIGKILLs the child when the test process dies.
+
+    The fixtures stop what they start, but a test run that is itself killed (a CI
+    timeout) runs no clean-up: without this its brokers and workers would live on.
+    Linux only (``setpriv`` of util-linux); elsewhere nothing is prefixed.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 def free_port() -> int:
@@ -103,6 +115,7 @@ class Tansu:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [
+                    *die_with_parent(),
                     self.binary,
                     "broker",
                     "--listener-url",

@@ -54,7 +54,7 @@ from projections.linkage import CELLS_VIEW as LINKAGE_CELLS
 from projections.registry import build_projections
 from projections.tasks import TASKS_VIEW
 from tests.conftest import POSTGRES_URL, START
-from tests.integration.broker import Tansu
+from tests.integration.broker import Tansu, die_with_parent
 from workers.projection_worker import ProjectionWorker
 from workers.relay import Relay
 
@@ -169,7 +169,8 @@ class CliProcess:
 
     def __init__(self, label: str, args: Sequence[str], env: dict[str, str], log: Path) -> None:
         self.label = label
-        self.args = [tiaokuai_command(), *args]
+        self.command = [tiaokuai_command(), *args]
+        self.args = [*die_with_parent(), *self.command]
         self.env = env
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -177,7 +178,7 @@ class CliProcess:
 
     def start(self) -> CliProcess:
         with self.log.open("ab") as log:
-            log.write(f"==== start {' '.join(self.args[1:3])} at {time.time():.3f}\n".encode())
+            log.write(f"==== start {' '.join(self.command[1:3])} at {time.time():.3f}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
                 self.args,
@@ -262,6 +263,9 @@ class KafkaBed:
             "kafka_partitions": 6,
             "heartbeat_seconds": 0.2,
             "read_wait_seconds": 30.0,
+            # Few connections kept per system: the PostgreSQL is shared (max_connections).
+            "store_pool_size": 1,
+            "store_max_overflow": 9,
             "data_dir": self.work_dir / "data",
         }
         values.update(overrides)
@@ -310,6 +314,8 @@ class KafkaBed:
                 "TIAOKUAI_KAFKA_TOPIC": self.topic,
                 "TIAOKUAI_KAFKA_PARTITIONS": str(self.settings.kafka_partitions),
                 "TIAOKUAI_HEARTBEAT_SECONDS": str(self.settings.heartbeat_seconds),
+                "TIAOKUAI_STORE_POOL_SIZE": "1",
+                "TIAOKUAI_STORE_MAX_OVERFLOW": "9",
                 "TIAOKUAI_DATA_DIR": str(self.work_dir / "data"),
                 "TIAOKUAI_LOG_JSON": "true",
                 "PYTHONUNBUFFERED": "1",
@@ -355,11 +361,23 @@ class KafkaBed:
             raise AssertionError("; ".join(problems))
 
 
-def drop_schema_bounded(schema: str, lock_timeout: str = "30s") -> None:
-    """Drop the test's schema, failing (not hanging) if something still holds its locks."""
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("SET lock_timeout = {0}").format(sql.Literal(lock_timeout)))
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(sql.Identifier(schema)))
+def drop_schema_bounded(schema: str, lock_timeout: str = "30s", attempts: int = 5) -> None:
+    """Drop the test's schema, failing (not hanging) if something still holds its locks.
+
+    Retried a few times: the PostgreSQL is shared and may briefly refuse connections.
+    """
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(sql.SQL("SET lock_timeout = {0}").format(sql.Literal(lock_timeout)))
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(sql.Identifier(schema))
+                )
+            return
+        except psycopg.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(2.0)
 
 
 @pytest.fixture(scope="session")
