@@ -7,8 +7,9 @@ the settings and the clock.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from psycopg import sql
 
 from infra.application import TiaokuaiApplication
 from infra.clock import Clock, SystemClock
+from infra.kafka.state import BusState
 from infra.projector import InProcessProjector, ProjectionFailed
 from infra.settings import Settings
 from infra.tokens import TokenStore
@@ -45,6 +47,7 @@ class System:
     projector: InProcessProjector
     tokens: TokenStore
     projections: list[Projection] = field(default_factory=list)
+    bus_state: BusState | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -89,22 +92,49 @@ class System:
         self.app.close()
 
 
-def _ensure_schema(settings: Settings) -> None:
-    if settings.store is None or not settings.store_schema:
+def _ddl_lock_key(schema: str) -> int:
+    digest = hashlib.sha256(f"tiaokuai.ddl:{schema}".encode()).digest()[:8]
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextlib.contextmanager
+def _schema_lock(settings: Settings) -> Iterator[None]:
+    """Serialise the start-up DDL of every process sharing one PostgreSQL schema.
+
+    eventsourcing, the view store, the seals and the bus tables all run ``CREATE ...
+    IF NOT EXISTS`` as a process starts. Two processes doing so at once can collide in
+    the catalogue ("tuple concurrently updated"), so the API and the workers of one
+    deployment, started together, take turns here. The schema itself is created under
+    the same lock.
+    """
+    if settings.store is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        yield
         return
+    schema = settings.store_schema or "public"
     with psycopg.connect(settings.store, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(sql.Identifier(settings.store_schema))
-        )
+        conn.execute("SELECT pg_advisory_lock(%s)", (_ddl_lock_key(schema),))
+        try:
+            if settings.store_schema:
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(
+                        sql.Identifier(settings.store_schema)
+                    )
+                )
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_ddl_lock_key(schema),))
 
 
 def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -> System:
     """Build the application, views, projector and token store for these settings."""
     settings = settings or Settings()
     clock = clock or SystemClock()
-    if settings.store is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _ensure_schema(settings)
+    with _schema_lock(settings):
+        return _build(settings, clock)
+
+
+def _build(settings: Settings, clock: Clock) -> System:
     app = TiaokuaiApplication(env=settings.eventsourcing_env(), clock=clock)
     app.snapshotting_intervals = {  # type: ignore[misc]
         cls: settings.snapshot_interval for cls in TiaokuaiApplication.snapshotting_intervals
@@ -117,6 +147,10 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -
         assert isinstance(datastore, SQLiteDatastore)
         recorder = SQLiteViewRecorder(datastore)
     recorder.create_table()  # type: ignore[attr-defined]
+    bus_state: BusState | None = None
+    if settings.bus is not None and isinstance(datastore, PostgresDatastore):
+        bus_state = BusState(datastore)
+        bus_state.create_tables()
     projections = build_projections(settings.tz)
     projector = InProcessProjector(
         recorder=app.recorder, mapper=app.mapper, views=recorder, projections=projections
@@ -130,6 +164,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock | None = None) -
         projector=projector,
         tokens=TokenStore(datastore),
         projections=projections,
+        bus_state=bus_state,
     )
     if settings.bus is None:
         # No bus: the views run in this process and every write catches them up

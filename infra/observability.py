@@ -6,10 +6,8 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.postgres import PostgresDatastore
-
 from infra.bootstrap import System
-from infra.kafka.state import BusState
+from infra.kafka import clients
 
 
 def broker_reachable(system: System, timeout: float = 0.5) -> bool:
@@ -24,20 +22,11 @@ def broker_reachable(system: System, timeout: float = 0.5) -> bool:
     return False
 
 
-def _bus_state(system: System) -> BusState | None:
-    datastore = system.app.factory.datastore  # type: ignore[attr-defined]
-    if system.settings.bus is None or not isinstance(datastore, PostgresDatastore):
-        return None
-    state = BusState(datastore)
-    state.create_tables()
-    return state
-
-
 def status(system: System, *, with_broker_offsets: bool = False) -> dict[str, Any]:
     """The pipeline's positions; with a bus, the relay, workers and consumer groups."""
     head = system.app.head()
     report: dict[str, Any] = {"store": {"head": head}}
-    state = _bus_state(system)
+    state = system.bus_state
     if state is None:
         positions = system.projector.positions()
         report["projections"] = {
@@ -49,7 +38,7 @@ def status(system: System, *, with_broker_offsets: bool = False) -> dict[str, An
     offsets = state.all_offsets()
     projections: dict[str, Any] = {}
     for projection in system.projections:
-        group = f"tiaokuai.projection.{projection.name}"
+        group = clients.projection_group(projection.name)
         mine = [
             o for o in offsets if o.group_id == group and o.topic == system.settings.kafka_topic
         ]
@@ -86,7 +75,7 @@ def _consumer_lag(system: System, offsets: list[Any]) -> list[dict[str, Any]]:
         reader.close()
     lag = []
     for projection in system.projections:
-        group = f"tiaokuai.projection.{projection.name}"
+        group = clients.projection_group(projection.name)
         stored = {o.partition: o.next_offset for o in offsets if o.group_id == group}
         for partition, end in sorted(ends.items()):
             lag.append(

@@ -36,10 +36,6 @@ GAP_GRACE_SECONDS = 60.0
 """How long a gap in the topic may last (the relay noticing a lost log) before it is fatal."""
 
 
-def group_id(projection: str) -> str:
-    return f"tiaokuai.projection.{projection}"
-
-
 def _header(message: Any, name: str) -> str | None:
     for key, value in message.headers or ():
         if key == name:
@@ -82,11 +78,11 @@ class ProjectionWorker:
         self.system = system
         self.settings = settings
         self.projection = projection
-        self.group = group_id(projection.name)
+        self.group = clients.projection_group(projection.name)
         self.name = name or f"{self.group}.{threading.get_native_id()}"
         self.views: PostgresViewRecorder = system.view_recorder
-        self.state = BusState(datastore)
-        self.state.create_tables()
+        assert system.bus_state is not None
+        self.state: BusState = system.bus_state
         self.schema = datastore.schema
         self._lock_conn: psycopg.Connection[Any] | None = None
         self.topic = settings.kafka_topic

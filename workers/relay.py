@@ -61,8 +61,8 @@ class Relay:
         self.settings = system.settings
         self.name = name
         self.schema = datastore.schema
-        self.state = BusState(datastore)
-        self.state.create_tables()
+        assert system.bus_state is not None
+        self.state: BusState = system.bus_state
         self._producer: KafkaProducer | None = None
         self._reader: KafkaConsumer | None = None
         self._checked_at: float | None = None

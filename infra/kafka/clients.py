@@ -11,6 +11,11 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from infra.settings import Settings
 
 
+def projection_group(projection: str) -> str:
+    """The consumer group of one projection: one group per projection."""
+    return f"tiaokuai.projection.{projection}"
+
+
 def producer(settings: Settings) -> KafkaProducer:
     """Idempotent, acks=all: each acknowledged message is in the log exactly once per send."""
     return KafkaProducer(

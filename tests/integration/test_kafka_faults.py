@@ -20,6 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 
 from infra.bootstrap import System
+from infra.kafka.clients import projection_group as group_id
 from infra.kafka.state import BusState
 from tests.conftest import POSTGRES_URL
 from tests.integration.broker import Tansu
@@ -33,7 +34,6 @@ from tests.integration.conftest import (
     stop_all,
     wait_caught_up,
 )
-from workers.projection_worker import group_id
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from domain.actor import Role
+from infra.kafka.clients import projection_group as group_id
 from infra.kafka.state import BusState
 from projections.ledger import task_ledger
 from tests.integration.api_client import Api
@@ -31,7 +32,6 @@ from tests.integration.conftest import (
     stop_all,
     wait_caught_up,
 )
-from workers.projection_worker import group_id
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
