@@ -126,6 +126,17 @@ class TiaokuaiApplication(Application[UUID]):
             listener(position)
         return Written(aggregate, position, created_id)
 
+    def _decide(
+        self,
+        aggregate: A,
+        expected_version: int | None,
+        decide: Callable[[A, datetime], str | None],
+    ) -> Written[A]:
+        """Check the caller's version, let the aggregate decide now, write what it recorded."""
+        self._expect(aggregate, expected_version)
+        created_id = decide(aggregate, self.now())
+        return self._write(aggregate, expected_version=expected_version, created_id=created_id)
+
     def now(self) -> datetime:
         return self.clock.now()
 
@@ -238,10 +249,7 @@ class TiaokuaiApplication(Application[UUID]):
         expected_version: int | None,
         decide: Callable[[SupervisedTask, datetime], str | None],
     ) -> Written[SupervisedTask]:
-        task = self.task(task_id)
-        self._expect(task, expected_version)
-        created_id = decide(task, self.now())
-        return self._write(task, expected_version=expected_version, created_id=created_id)
+        return self._decide(self.task(task_id), expected_version, decide)
 
     def sign_for(
         self, *, task_id: UUID, actor: Actor, expected_version: int | None = None
@@ -506,10 +514,7 @@ class TiaokuaiApplication(Application[UUID]):
         expected_version: int | None,
         decide: Callable[[IndustryPartyCommittee, datetime], str | None],
     ) -> Written[IndustryPartyCommittee]:
-        committee = self.committee(committee_id)
-        self._expect(committee, expected_version)
-        created_id = decide(committee, self.now())
-        return self._write(committee, expected_version=expected_version, created_id=created_id)
+        return self._decide(self.committee(committee_id), expected_version, decide)
 
     def appoint_secretary(
         self,
