@@ -18,6 +18,8 @@ ShortText = Field(min_length=1, max_length=200)
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# Store positions are PostgreSQL bigints; a larger number is refused before it reaches SQL.
+MAX_POSITION = 2**63 - 1
 
 
 def _in_range(value: datetime) -> datetime:

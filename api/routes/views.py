@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import CurrentPrincipal, Overseer, SystemDep, require_own_unit
-from api.schemas import READ_ERRORS
+from api.schemas import MAX_POSITION, READ_ERRORS
 from domain.units import UnitKind
 from infra.bootstrap import System
 from projections.assessment import assessment_board
@@ -23,6 +23,7 @@ After = Annotated[
     int | None,
     Query(
         ge=0,
+        le=MAX_POSITION,
         description="Answer only once the view has applied this store position "
         "(the X-Tiaokuai-Position of your write)",
     ),

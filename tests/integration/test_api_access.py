@@ -74,6 +74,7 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/audit/replays"): {S, A},
     ("GET", "/audit/replays/{replay_id}"): {S, A},
     ("GET", "/audit/integrity"): {S, A},
+    ("GET", "/audit/events"): {S, A},
 }
 QUERIES = {
     "/audit/responsibility": "?industry=express&at=2026-11-02T10:00:00%2B08:00",
