@@ -198,7 +198,7 @@ class CliProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def log_tail(self, lines: int = 40) -> str:
+    def log_tail(self, lines: int = 80) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
@@ -231,6 +231,9 @@ class CliProcess:
         try:
             return process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            # Where it hangs, into the log that the failing assertion shows.
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
             process.kill()
             process.wait(timeout=10)
             return None
