@@ -19,6 +19,7 @@ from api.routes import (
     integrity,
     meetings,
     operations,
+    persons,
     tasks,
     units,
     views,
@@ -45,7 +46,8 @@ def create_app(system: System) -> FastAPI:
     app.state.system = system
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    for module in (units, meetings, tasks, chains, committees, views, audit, integrity, operations):
+    routers = (units, meetings, tasks, chains, committees, persons, views, audit, integrity)
+    for module in (*routers, operations):
         app.include_router(module.router)
 
     @app.middleware("http")
