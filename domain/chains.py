@@ -145,7 +145,8 @@ class ResponsibilityChain(TiaokuaiAggregate):
         if person.erased or not person.name.strip():
             raise InvariantViolated("responsible_person: a handover names the new person")
         if person.same_as(link["responsible_person"]):
-            raise InvariantViolated(f"responsible_person: {person.name} is responsible already")
+            # No name in the message: refusals are logged, and names are personal data.
+            raise InvariantViolated("responsible_person: that person is responsible already")
         if effective_at < link["since"]:
             raise InvariantViolated(
                 "effective_at: a handover takes effect after the previous responsible "

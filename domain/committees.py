@@ -67,7 +67,7 @@ class IndustryPartyCommittee(TiaokuaiAggregate):
         if name.erased or not name.name.strip():
             raise InvariantViolated("name: the secretary needs a name")
         if name.same_as(self.secretary):
-            raise InvariantViolated(f"name: {name.name} is the secretary already")
+            raise InvariantViolated("name: that person is the secretary already")
         self._secretary_appointed(
             name=name, previous=self.secretary, reason=reason, actor=actor, at=at
         )
