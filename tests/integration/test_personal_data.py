@@ -60,6 +60,7 @@ class World:
     committee: str
     before_handover: str
     keys: dict[str, bytes]
+    now: str
 
 
 @pytest.fixture
@@ -183,6 +184,7 @@ def _seed(system: System, clock: ManualClock) -> World:
         committee=committee,
         before_handover=before_handover,
         keys={k: v for k, v in keys.items() if v is not None},
+        now=clock.now().isoformat(),
     )
 
 
@@ -461,6 +463,17 @@ def test_history_state_and_views_show_the_marker_and_every_decision(world: World
     assert api.get(A, f"/persons/{world.li}")["name"] == LI
     town = api.get(S, "/views/towns/town-a")
     assert WANG in json.dumps(town, ensure_ascii=False)
+
+    # The erased person's link can still be handed over; the event names them by id.
+    handed = api.post(
+        S,
+        "/chains/express/links/L3/handover",
+        {"responsible_person": "新负责人", "effective_at": world.now, "reason": "接任"},
+    )
+    assert handed["handovers"][0]["from"] == _erased(z)
+    last = api.get(A, "/audit/chains/express/history?offset=0&limit=1000")["items"][-1]
+    assert last["data"]["previous_person"] == _erased(z)
+    assert last["data"]["responsible_person"]["name"] == "新负责人"
 
 
 def test_a_later_erasure_of_an_instructor_shows_in_the_coverage_board(world: World) -> None:
