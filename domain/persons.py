@@ -58,10 +58,13 @@ class Person:
     def erased_marker(cls, person_id: str) -> Person:
         return cls(person_id, ERASED, None, erased=True)
 
-    def same_as(self, other: Person | None) -> bool:
+    def same_as(self, other: Person | str | None) -> bool:
         """The same person: the same id, or (neither erased) the same name and phone."""
         if other is None:
             return False
+        if isinstance(other, str):
+            # Events stored before persons were values hold a plain name.
+            return not self.erased and self.name == other
         if self.id == other.id:
             return True
         if self.erased or other.erased:

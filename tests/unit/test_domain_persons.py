@@ -46,6 +46,7 @@ def test_persons_are_the_same_by_id_or_by_plain_value() -> None:
     assert zhang.same_as(Person.new("张三", "13800138000"))
     assert not zhang.same_as(Person.new("张三", "13900139000"))  # a namesake
     assert not zhang.same_as(None)
+    assert zhang.same_as("张三") and not zhang.same_as("李四")  # a name stored in clear
     marker = Person.erased_marker(zhang.id)
     assert marker.same_as(zhang)  # still the same id
     assert not Person.erased_marker("p-" + "0" * 32).same_as(Person.erased_marker("p-" + "1" * 32))
