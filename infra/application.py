@@ -463,7 +463,7 @@ class TiaokuaiApplication(Application[UUID]):
         )
         row = self.persons.row(person_id)
         if row is None:
-            if not self.persons.is_liaison(person_id):
+            if not self.persons.is_principal(person_id):
                 raise NotFound(f"person {person_id} does not exist")
             self.persons.register_principal(person_id)
         elif row.erased_at is not None:

@@ -129,7 +129,7 @@ class PersonStore:
             return None
         return PersonRow(row["person_id"], row["registered_at"], row["erased_at"])
 
-    def is_liaison(self, person_id: str) -> bool:
+    def is_principal(self, person_id: str) -> bool:
         """Whether the id is a principal of the token table (a liaison, for instance)."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._sql("SELECT 1 FROM {1} WHERE principal_id = ? LIMIT 1"), (person_id,))

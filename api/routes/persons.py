@@ -27,18 +27,18 @@ PersonIdPath = Annotated[
 
 def person_public(system: System, person_id: str) -> dict[str, Any]:
     row = system.app.persons.row(person_id)
-    liaison = system.app.persons.is_liaison(person_id)
-    if row is None and not liaison:
+    principal = system.app.persons.is_principal(person_id)
+    if row is None and not principal:
         raise NotFound(f"person {person_id} does not exist")
     person = system.app.persons.resolve([person_id])[person_id]
     erased = row is not None and row.erased_at is not None
     return {
         "person_id": person_id,
-        # A liaison's name is in the token table, not here; it is not shown through this route.
-        "name": person.name if not liaison or erased else None,
+        # A principal's (a liaison's) name is in the token table, not here: not shown.
+        "name": person.name if not principal or erased else None,
         "phone": person.phone,
         "erased": erased,
-        "liaison": liaison,
+        "principal": principal,
         "registered_at": row.registered_at if row else None,
         "erased_at": row.erased_at if row else None,
     }

@@ -353,6 +353,8 @@ def test_after_erasure_nothing_personal_remains_and_the_chain_holds(world: World
     # The liaison still signs in; its name reads as erased.
     principal = system.tokens.resolve(world.api.tokens[TOWN])
     assert principal is not None and principal.name == ERASED
+    shown = world.api.get(A, f"/persons/{world.liaison}")
+    assert shown["principal"] is True and shown["erased"] is True and shown["name"] == ERASED
 
 
 def test_sqlite_file_holds_no_trace_of_the_key_after_close(
