@@ -20,6 +20,7 @@ from api.routes import (
     integrity,
     meetings,
     operations,
+    persons,
     tasks,
     units,
     views,
@@ -46,7 +47,18 @@ def create_app(system: System) -> FastAPI:
     app.state.system = system
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    routers = (units, meetings, tasks, chains, committees, views, audit, event_log, integrity)
+    routers = (
+        units,
+        meetings,
+        tasks,
+        chains,
+        committees,
+        persons,
+        views,
+        audit,
+        event_log,
+        integrity,
+    )
     for module in (*routers, operations):
         app.include_router(module.router)
 

@@ -14,6 +14,18 @@ from domain.chains import LinkRole
 Slug = Field(pattern=r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$", min_length=1, max_length=64)
 Text = Field(min_length=1, max_length=2000)
 ShortText = Field(min_length=1, max_length=200)
+Phone = Field(
+    default=None,
+    pattern=r"^\+?[0-9][0-9 -]{3,28}[0-9]$",
+    max_length=30,
+    description="a phone number: digits, an optional leading +, spaces or hyphens between",
+)
+PersonId = Field(
+    default=None,
+    pattern=r"^[a-z][a-z0-9]*-[0-9a-f]{12,32}$",
+    max_length=64,
+    description="an already known person's id (from a previous answer); omit for a new person",
+)
 
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -183,7 +195,9 @@ class ChainEstablish(Body):
 class LinkAdd(Body):
     unit: str = Slug
     role: LinkRole
-    responsible_person: str = ShortText
+    responsible_person: str = Field(min_length=1, max_length=200, description="the name")
+    phone: str | None = Phone
+    person_id: str | None = PersonId
     duties: list[str] = Field(min_length=1, max_length=50)
 
     @field_validator("duties")
@@ -195,7 +209,9 @@ class LinkAdd(Body):
 
 
 class Handover(Body):
-    responsible_person: str = ShortText
+    responsible_person: str = Field(min_length=1, max_length=200, description="the name")
+    phone: str | None = Phone
+    person_id: str | None = PersonId
     effective_at: Instant
     reason: str = Text
 
@@ -209,6 +225,8 @@ class CommitteeEstablish(Body):
 
 class SecretaryAppoint(Body):
     name: str = ShortText
+    phone: str | None = Phone
+    person_id: str | None = PersonId
     reason: str = Field(default="", max_length=2000)
 
 
@@ -219,6 +237,8 @@ class MemberAdmit(Body):
 
 class InstructorDispatch(Body):
     name: str = ShortText
+    phone: str | None = Phone
+    person_id: str | None = PersonId
     enterprise: str = ShortText
     enterprise_party_members: int = Field(ge=0, le=1000)
 
@@ -230,6 +250,11 @@ class CoverageReport(Body):
     work_covered: int = Field(ge=0, le=10_000_000)
     party_members: int = Field(ge=0, le=10_000_000)
     workers: int = Field(ge=0, le=100_000_000)
+
+
+# --------------------------------------------------------------- persons
+class Erasure(Body):
+    reason: str = Text
 
 
 Json = dict[str, Any]

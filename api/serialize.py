@@ -7,6 +7,7 @@ from typing import Any
 from domain.chains import ResponsibilityChain
 from domain.committees import IndustryPartyCommittee
 from domain.meetings import JointMeeting
+from domain.persons import PersonErasure
 from domain.tasks import SupervisedTask
 from domain.units import Unit
 from infra.envelopes import plain
@@ -85,9 +86,19 @@ def committee_public(committee: IndustryPartyCommittee) -> dict[str, Any]:
         "name": committee.name,
         "industry": committee.industry,
         "supervising_unit": committee.supervising_unit,
-        "secretary": committee.secretary,
+        "secretary": plain(committee.secretary),
         "established_at": plain(committee.established_at),
         "members": [{"id": k, **plain(v)} for k, v in committee.members.items()],
         "instructors": [{"id": k, **plain(v)} for k, v in committee.instructors.items()],
         "coverage": plain(committee.coverage),
+    }
+
+
+def erasure_public(erasure: PersonErasure) -> dict[str, Any]:
+    return {
+        "person_id": erasure.person_id,
+        "version": erasure.version,
+        "reason": erasure.reason,
+        "erased_by": plain(erasure.erased_by),
+        "erased_at": plain(erasure.erased_at),
     }

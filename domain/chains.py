@@ -13,6 +13,7 @@ from domain.actor import Actor
 from domain.base import TiaokuaiAggregate
 from domain.errors import InvariantViolated, NotFound
 from domain.ids import chain_id, is_slug
+from domain.persons import Person
 
 
 class LinkRole(StrEnum):
@@ -54,7 +55,7 @@ class ResponsibilityChain(TiaokuaiAggregate):
         self.industry = industry
         self.name = name
         self.established_at = at
-        # link id -> {unit, role, responsible_person, duties, since, handovers: [...]}
+        # link id -> {unit, role, responsible_person (a Person), duties, since, handovers}
         self.links: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
 
@@ -69,14 +70,14 @@ class ResponsibilityChain(TiaokuaiAggregate):
         *,
         unit: str,
         role: LinkRole,
-        responsible_person: str,
+        responsible_person: Person,
         duties: list[str],
         actor: Actor,
         at: datetime,
     ) -> str:
         """Append a link; returns its id (``L1``, ``L2`` ...)."""
         self.require_secretariat(actor, "maintain responsibility chains")
-        if not responsible_person.strip():
+        if responsible_person.erased or not responsible_person.name.strip():
             raise InvariantViolated("responsible_person: a link needs a responsible person")
         duties = [d.strip() for d in duties if d.strip()]
         if not duties:
@@ -95,7 +96,7 @@ class ResponsibilityChain(TiaokuaiAggregate):
             link_id=link_id,
             unit=unit,
             role=role.value,
-            responsible_person=responsible_person.strip(),
+            responsible_person=responsible_person,
             duties=duties,
             actor=actor,
             at=at,
@@ -109,7 +110,7 @@ class ResponsibilityChain(TiaokuaiAggregate):
         link_id: str,
         unit: str,
         role: str,
-        responsible_person: str,
+        responsible_person: Person,
         duties: list[str],
         actor: Actor,
         at: datetime,
@@ -129,7 +130,7 @@ class ResponsibilityChain(TiaokuaiAggregate):
         self,
         *,
         link_id: str,
-        responsible_person: str,
+        responsible_person: Person,
         effective_at: datetime,
         reason: str,
         actor: Actor,
@@ -140,11 +141,12 @@ class ResponsibilityChain(TiaokuaiAggregate):
         link = self.link(link_id)
         self.require_aware(effective_at, "effective_at")
         reason = self.require_reason(reason, "hand over a link")
-        person = responsible_person.strip()
-        if not person:
+        person = responsible_person
+        if person.erased or not person.name.strip():
             raise InvariantViolated("responsible_person: a handover names the new person")
-        if person == link["responsible_person"]:
-            raise InvariantViolated(f"responsible_person: {person} is responsible already")
+        if person.same_as(link["responsible_person"]):
+            # No name in the message: refusals are logged, and names are personal data.
+            raise InvariantViolated("responsible_person: that person is responsible already")
         if effective_at < link["since"]:
             raise InvariantViolated(
                 "effective_at: a handover takes effect after the previous responsible "
@@ -165,8 +167,8 @@ class ResponsibilityChain(TiaokuaiAggregate):
         self,
         *,
         link_id: str,
-        previous_person: str,
-        responsible_person: str,
+        previous_person: Person,
+        responsible_person: Person,
         effective_at: datetime,
         reason: str,
         actor: Actor,
@@ -205,7 +207,7 @@ class ResponsibilityChain(TiaokuaiAggregate):
     def links_of(self, unit: str) -> list[str]:
         return [lid for lid in self.order if self.links[lid]["unit"] == unit]
 
-    def person_at(self, link_id: str, instant: datetime) -> str | None:
+    def person_at(self, link_id: str, instant: datetime) -> Person | None:
         """The responsible person in force for a link at an instant (None before it existed).
 
         Handovers take effect from their ``effective_at``, which may lie before or after
@@ -215,7 +217,7 @@ class ResponsibilityChain(TiaokuaiAggregate):
         if instant < link.get("added_at", link["since"]):
             return None
         handovers = link["handovers"]
-        person: str = handovers[0]["from"] if handovers else link["responsible_person"]
+        person: Person = handovers[0]["from"] if handovers else link["responsible_person"]
         for handover in handovers:
             if handover["effective_at"] <= instant:
                 person = handover["to"]

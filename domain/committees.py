@@ -12,6 +12,7 @@ from domain.actor import Actor
 from domain.base import TiaokuaiAggregate
 from domain.errors import AlreadyExists, InvalidState, InvariantViolated, NotFound
 from domain.ids import is_slug
+from domain.persons import Person
 
 SMALL_ENTERPRISE_MEMBERS = 3
 """Instructors (党建指导员) go to enterprises with fewer party members than this."""
@@ -56,24 +57,24 @@ class IndustryPartyCommittee(TiaokuaiAggregate):
         self.industry = industry
         self.supervising_unit = supervising_unit
         self.established_at = at
-        self.secretary: str | None = None
+        self.secretary: Person | None = None
         self.members: dict[str, dict[str, Any]] = {}
         self.instructors: dict[str, dict[str, Any]] = {}
         self.coverage: dict[str, dict[str, int]] = {}
 
-    def appoint_secretary(self, *, name: str, reason: str, actor: Actor, at: datetime) -> None:
+    def appoint_secretary(self, *, name: Person, reason: str, actor: Actor, at: datetime) -> None:
         self.require_secretariat(actor, "appoint committee secretaries")
-        if not name.strip():
+        if name.erased or not name.name.strip():
             raise InvariantViolated("name: the secretary needs a name")
-        if name.strip() == self.secretary:
-            raise InvariantViolated(f"name: {name.strip()} is the secretary already")
+        if name.same_as(self.secretary):
+            raise InvariantViolated("name: that person is the secretary already")
         self._secretary_appointed(
-            name=name.strip(), previous=self.secretary, reason=reason, actor=actor, at=at
+            name=name, previous=self.secretary, reason=reason, actor=actor, at=at
         )
 
     @event("SecretaryAppointed")
     def _secretary_appointed(
-        self, *, name: str, previous: str | None, reason: str, actor: Actor, at: datetime
+        self, *, name: Person, previous: Person | None, reason: str, actor: Actor, at: datetime
     ) -> None:
         self.secretary = name
 
@@ -123,7 +124,7 @@ class IndustryPartyCommittee(TiaokuaiAggregate):
     def dispatch_instructor(
         self,
         *,
-        name: str,
+        name: Person,
         enterprise: str,
         enterprise_party_members: int,
         actor: Actor,
@@ -131,7 +132,7 @@ class IndustryPartyCommittee(TiaokuaiAggregate):
     ) -> str:
         """派驻党建指导员 to an enterprise with fewer than 3 party members."""
         self.require_secretariat(actor, "dispatch instructors")
-        if not name.strip():
+        if name.erased or not name.name.strip():
             raise InvariantViolated("name: an instructor needs a name")
         if not enterprise.strip():
             raise InvariantViolated("enterprise: name the enterprise")
@@ -146,7 +147,7 @@ class IndustryPartyCommittee(TiaokuaiAggregate):
         instructor_id = f"I{len(self.instructors) + 1}"
         self._instructor_dispatched(
             instructor_id=instructor_id,
-            name=name.strip(),
+            name=name,
             enterprise=enterprise.strip(),
             enterprise_party_members=enterprise_party_members,
             actor=actor,
@@ -159,7 +160,7 @@ class IndustryPartyCommittee(TiaokuaiAggregate):
         self,
         *,
         instructor_id: str,
-        name: str,
+        name: Person,
         enterprise: str,
         enterprise_party_members: int,
         actor: Actor,

@@ -25,16 +25,19 @@ from domain.committees import IndustryPartyCommittee
 from domain.errors import (
     AlreadyExists,
     ConcurrentWrite,
+    InvalidState,
     InvariantViolated,
     NotFound,
     VersionMismatch,
 )
 from domain.ids import chain_id, unit_id
 from domain.meetings import JointMeeting
+from domain.persons import Person, PersonErasure
 from domain.tasks import SupervisedTask
 from domain.units import Unit, UnitKind
 from infra.clock import Clock, SystemClock
-from infra.transcodings import ActorAsDict
+from infra.persons import PersonStore
+from infra.transcodings import ActorAsDict, PersonAsCiphertext
 
 A = TypeVar("A", bound=TiaokuaiAggregate)
 log = structlog.get_logger(__name__)
@@ -68,6 +71,11 @@ class TiaokuaiApplication(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())
+        # Called while the library builds the mapper, before __init__ continues: the
+        # key store lives in the events' database, beside but outside the events.
+        self.persons = PersonStore(self.factory.datastore)  # type: ignore[attr-defined]
+        self.persons.create_table()
+        transcoder.register(PersonAsCiphertext(self.persons))
 
     # ------------------------------------------------------------ plumbing
     def _load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
@@ -430,6 +438,53 @@ class TiaokuaiApplication(Application[UUID]):
             # Another watcher or a command got there first; the next tick looks again.
             return None
 
+    # -------------------------------------------------------------- persons
+    def person(self, *, name: str, phone: str | None, person_id: str | None, field: str) -> Person:
+        """The person a command names: a new one, or a known one by ``person_id``."""
+        if person_id is not None:
+            row = self.persons.row(person_id)
+            if row is not None and row.erased_at is not None:
+                raise InvalidState(f"person_id: person {person_id} was erased")
+            if row is None or self.persons.key_of(person_id) is None:
+                raise NotFound(f"person_id: no person {person_id!r}")
+            if phone is None:
+                # Naming a known person without a phone keeps the phone on record.
+                phone = self.persons.resolve([person_id])[person_id].phone
+        try:
+            return Person.new(name, phone, person_id=person_id)
+        except InvariantViolated as error:
+            text = str(error)
+            if text.startswith("name:"):
+                text = field + text[len("name") :]
+            raise InvariantViolated(text) from None
+
+    def _register(self, *persons: Person) -> None:
+        # Before the save, so the transcoding finds the key and the latest name/phone
+        # is what views resolve. A refused save leaves an unreferenced, erasable row.
+        for person in persons:
+            self.persons.register(person)
+
+    def erase_person(self, *, person_id: str, reason: str, actor: Actor) -> Written[PersonErasure]:
+        """Crypto-shred a person: record who erased them and why, then delete the key."""
+        erasure = PersonErasure.erase(
+            person_id=person_id, reason=reason, actor=actor, at=self.now()
+        )
+        row = self.persons.row(person_id)
+        if row is None:
+            if not self.persons.is_principal(person_id):
+                raise NotFound(f"person {person_id} does not exist")
+            self.persons.register_principal(person_id)
+        elif row.erased_at is not None:
+            raise InvalidState(f"person {person_id} was erased at {row.erased_at}")
+        try:
+            written = self._write(erasure, created=True)
+        except AlreadyExists:
+            # A crash between the event and the key deletion: finish the erasure.
+            self.persons.erase(person_id, at=self.now())
+            raise InvalidState(f"person {person_id} was erased already") from None
+        self.persons.erase(person_id, at=erasure.erased_at)
+        return written
+
     # --------------------------------------------------------------- chains
     def chain(self, industry: str) -> ResponsibilityChain:
         return self._load(
@@ -454,18 +509,24 @@ class TiaokuaiApplication(Application[UUID]):
         duties: list[str],
         actor: Actor,
         expected_version: int | None = None,
+        phone: str | None = None,
+        person_id: str | None = None,
     ) -> Written[ResponsibilityChain]:
         chain = self.chain(industry)
         self._expect(chain, expected_version)
         self.unit(unit)
+        person = self.person(
+            name=responsible_person, phone=phone, person_id=person_id, field="responsible_person"
+        )
         link_id = chain.add_link(
             unit=unit,
             role=role,
-            responsible_person=responsible_person,
+            responsible_person=person,
             duties=duties,
             actor=actor,
             at=self.now(),
         )
+        self._register(person)
         return self._write(chain, expected_version=expected_version, created_id=link_id)
 
     def hand_over_link(
@@ -478,17 +539,23 @@ class TiaokuaiApplication(Application[UUID]):
         reason: str,
         actor: Actor,
         expected_version: int | None = None,
+        phone: str | None = None,
+        person_id: str | None = None,
     ) -> Written[ResponsibilityChain]:
         chain = self.chain(industry)
         self._expect(chain, expected_version)
+        person = self.person(
+            name=responsible_person, phone=phone, person_id=person_id, field="responsible_person"
+        )
         chain.hand_over(
             link_id=link_id,
-            responsible_person=responsible_person,
+            responsible_person=person,
             effective_at=effective_at,
             reason=reason,
             actor=actor,
             at=self.now(),
         )
+        self._register(person)
         return self._write(chain, expected_version=expected_version)
 
     # ----------------------------------------------------------- committees
@@ -524,12 +591,16 @@ class TiaokuaiApplication(Application[UUID]):
         reason: str,
         actor: Actor,
         expected_version: int | None = None,
+        phone: str | None = None,
+        person_id: str | None = None,
     ) -> Written[IndustryPartyCommittee]:
-        return self._on_committee(
-            committee_id,
-            expected_version,
-            lambda c, at: c.appoint_secretary(name=name, reason=reason, actor=actor, at=at),
-        )
+        person = self.person(name=name, phone=phone, person_id=person_id, field="name")
+
+        def decide(committee: IndustryPartyCommittee, at: datetime) -> None:
+            committee.appoint_secretary(name=person, reason=reason, actor=actor, at=at)
+            self._register(person)
+
+        return self._on_committee(committee_id, expected_version, decide)
 
     def admit_member(
         self,
@@ -570,18 +641,23 @@ class TiaokuaiApplication(Application[UUID]):
         enterprise_party_members: int,
         actor: Actor,
         expected_version: int | None = None,
+        phone: str | None = None,
+        person_id: str | None = None,
     ) -> Written[IndustryPartyCommittee]:
-        return self._on_committee(
-            committee_id,
-            expected_version,
-            lambda c, at: c.dispatch_instructor(
-                name=name,
+        person = self.person(name=name, phone=phone, person_id=person_id, field="name")
+
+        def decide(committee: IndustryPartyCommittee, at: datetime) -> str:
+            instructor_id = committee.dispatch_instructor(
+                name=person,
                 enterprise=enterprise,
                 enterprise_party_members=enterprise_party_members,
                 actor=actor,
                 at=at,
-            ),
-        )
+            )
+            self._register(person)
+            return instructor_id
+
+        return self._on_committee(committee_id, expected_version, decide)
 
     def recall_instructor(
         self,

@@ -19,6 +19,7 @@ from domain.committees import IndustryPartyCommittee
 from domain.errors import InvariantViolated, NotFound
 from domain.ids import chain_id, unit_id
 from domain.meetings import JointMeeting
+from domain.persons import PersonErasure, erasure_id
 from domain.tasks import SupervisedTask
 from domain.units import Unit
 from infra.bootstrap import System
@@ -33,6 +34,7 @@ KINDS: dict[str, type[TiaokuaiAggregate]] = {
     "committees": IndustryPartyCommittee,
     "meetings": JointMeeting,
     "units": Unit,
+    "erasures": PersonErasure,
 }
 
 
@@ -44,6 +46,8 @@ def aggregate_id_of(kind: str, raw: str) -> UUID:
         return chain_id(raw)
     if kind == "units":
         return unit_id(raw)
+    if kind == "erasures":
+        return erasure_id(raw)
     try:
         return UUID(raw)
     except ValueError:
@@ -168,7 +172,7 @@ def responsibility_at(system: System, industry: str, instant: datetime) -> dict[
                 "position": position,
                 "unit": link["unit"],
                 "role": link["role"],
-                "responsible_person": current.person_at(link_id, instant),
+                "responsible_person": plain(current.person_at(link_id, instant)),
                 "duties": list(link["duties"]),
             }
         )

@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, Notification
 
 from domain.actor import Actor
+from domain.persons import Person
 from projections.envelope import EventEnvelope
 
 _NOT_DATA = frozenset(
@@ -17,8 +18,14 @@ _NOT_DATA = frozenset(
 )
 
 
-def plain(value: Any) -> Any:
-    """A JSON-plain copy: instants as ISO-8601 in UTC, ids and enums as strings."""
+def plain(value: Any, *, persons: bool = True) -> Any:
+    """A JSON-plain copy: instants as ISO-8601 in UTC, ids and enums as strings.
+
+    A ``Person`` becomes ``{"person_id", "name", "phone", "erased"}``, or with
+    ``persons=False`` only the reference ``{"person_id"}`` (what envelopes carry).
+    """
+    if isinstance(value, Person):
+        return value.as_dict() if persons else {"person_id": value.id}
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, Enum):
@@ -28,9 +35,9 @@ def plain(value: Any) -> Any:
     if isinstance(value, Actor):
         return value.as_dict()
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): plain(v, persons=persons) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
+        return [plain(v, persons=persons) for v in value]
     return value
 
 
@@ -56,5 +63,7 @@ def envelope_from(notification: Notification, mapper: Mapper[UUID]) -> EventEnve
         type=event_type,
         at=at.astimezone(UTC),
         actor=actor.as_dict() if isinstance(actor, Actor) else {"id": None, "role": None},
-        data={k: plain(v) for k, v in attrs.items() if k not in _NOT_DATA},
+        # Envelopes (and so Kafka and the views) carry person ids, never names: views
+        # resolve names at query time, so an erasure shows at once, with no rebuild.
+        data={k: plain(v, persons=False) for k, v in attrs.items() if k not in _NOT_DATA},
     )

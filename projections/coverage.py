@@ -59,7 +59,7 @@ class CoverageProjection(Projection):
         at = iso(event.at)
         kind = event.type
         if kind == "SecretaryAppointed":
-            doc["secretary"] = data["name"]
+            doc["secretary"] = data["name"]  # a person reference, like instructors
         elif kind == "MemberOrganizationJoined":
             doc[_MEMBERS][data["member_id"]] = {
                 "name": data["name"],
@@ -72,7 +72,8 @@ class CoverageProjection(Projection):
             doc["instructor_list"].append(
                 {
                     "id": data["instructor_id"],
-                    "name": data["name"],
+                    # A person reference {"person_id"}: the name is resolved when read.
+                    "person": data["name"],
                     "enterprise": data["enterprise"],
                     "enterprise_party_members": data.get("enterprise_party_members"),
                     "dispatched_at": at,

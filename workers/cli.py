@@ -1,4 +1,4 @@
-"""The ``tiaokuai`` command: serve, demo, token, worker."""
+"""The ``tiaokuai`` command: serve, demo, token, worker, audit, person, kafka."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from infra.bootstrap import System, bootstrap
 from infra.logging import configure_logging
 from infra.settings import Settings
 from workers.audit_cli import add_integrity_commands
+from workers.person_cli import add_person_commands
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -317,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(replay)
     replay.add_argument("--batch", type=int, default=1000, help="events per transaction")
     replay.set_defaults(func=cmd_audit_replay)
+
+    add_person_commands(sub, _common)
 
     kafka = sub.add_parser("kafka", help="Kafka set-up").add_subparsers(
         dest="kafka_command", required=True

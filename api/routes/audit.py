@@ -19,6 +19,7 @@ from api.schemas import READ_ERRORS
 from api.serialize import (
     chain_public,
     committee_public,
+    erasure_public,
     meeting_public,
     task_public,
     unit_public,
@@ -27,6 +28,7 @@ from domain.base import TiaokuaiAggregate
 from domain.chains import ResponsibilityChain
 from domain.committees import IndustryPartyCommittee
 from domain.meetings import JointMeeting
+from domain.persons import PersonErasure
 from domain.tasks import SupervisedTask
 from domain.units import Unit, UnitKind
 from infra import audit
@@ -45,6 +47,7 @@ class Kind(StrEnum):
     COMMITTEES = "committees"
     MEETINGS = "meetings"
     UNITS = "units"
+    ERASURES = "erasures"
 
 
 class ExportFormat(StrEnum):
@@ -68,6 +71,8 @@ def public(aggregate: TiaokuaiAggregate) -> dict[str, Any]:
         return committee_public(aggregate)
     if isinstance(aggregate, JointMeeting):
         return meeting_public(aggregate)
+    if isinstance(aggregate, PersonErasure):
+        return erasure_public(aggregate)
     assert isinstance(aggregate, Unit)
     return unit_public(aggregate)
 
@@ -189,7 +194,8 @@ def holders(task_id: UUID, system: SystemDep, principal: Overseer) -> dict[str, 
         "overdue_days_total",
         "transfers",
     )
-    return {key: ledger[key] for key in keys if key in ledger}
+    found = {key: ledger[key] for key in keys if key in ledger}
+    return dict(system.app.persons.resolve_refs(found))
 
 
 # --------------------------------------------------------------- views then
@@ -197,18 +203,20 @@ def holders(task_id: UUID, system: SystemDep, principal: Overseer) -> dict[str, 
 def unit_view_at(unit: str, at: Instant, system: SystemDep, principal: Overseer) -> dict[str, Any]:
     if system.app.unit(unit).kind != UnitKind.DEPARTMENT:
         raise HTTPException(404, f"unit: {unit!r} is a town; see /audit/views/towns/{unit}")
-    return audit.view_at(
+    found = audit.view_at(
         system, "unit_views", at, lambda s: unit_view(s, unit, now=at, tz=system.tz)
     )
+    return dict(system.app.persons.resolve_refs(found))
 
 
 @router.get("/views/towns/{town}", summary="A town's view as it stood at an instant")
 def town_view_at(town: str, at: Instant, system: SystemDep, principal: Overseer) -> dict[str, Any]:
     if system.app.unit(town, field="town").kind != UnitKind.TOWN:
         raise HTTPException(404, f"town: {town!r} is a department; see /audit/views/units/{town}")
-    return audit.view_at(
+    found = audit.view_at(
         system, "unit_views", at, lambda s: town_view(s, town, now=at, tz=system.tz)
     )
+    return dict(system.app.persons.resolve_refs(found))
 
 
 @router.get("/views/linkage", summary="The linkage matrix as it stood at an instant")

@@ -51,6 +51,8 @@ def appoint_secretary(
     outcome = system.app.appoint_secretary(
         committee_id=committee_id,
         name=body.name,
+        phone=body.phone,
+        person_id=body.person_id,
         reason=body.reason,
         actor=principal.actor,
         expected_version=version,
@@ -112,6 +114,8 @@ def dispatch_instructor(
     outcome = system.app.dispatch_instructor(
         committee_id=committee_id,
         name=body.name,
+        phone=body.phone,
+        person_id=body.person_id,
         enterprise=body.enterprise,
         enterprise_party_members=body.enterprise_party_members,
         actor=principal.actor,

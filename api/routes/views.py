@@ -56,7 +56,8 @@ def department_view(
     if found.kind != UnitKind.DEPARTMENT:
         raise HTTPException(404, f"unit: {unit!r} is a town; its view is /views/towns/{unit}")
     meta = _fresh(system, after, "unit_views")
-    return {**unit_view(system.views, unit, now=system.clock.now(), tz=system.tz), **meta}
+    view = unit_view(system.views, unit, now=system.clock.now(), tz=system.tz)
+    return {**system.app.persons.resolve_refs(view), **meta}
 
 
 @router.get("/towns/{town}", summary="Town view (块): one town's or street's tasks")
@@ -68,7 +69,8 @@ def get_town_view(
     if found.kind != UnitKind.TOWN:
         raise HTTPException(404, f"town: {town!r} is a department; see /views/units/{town}")
     meta = _fresh(system, after, "unit_views")
-    return {**town_view(system.views, town, now=system.clock.now(), tz=system.tz), **meta}
+    view = town_view(system.views, town, now=system.clock.now(), tz=system.tz)
+    return {**system.app.persons.resolve_refs(view), **meta}
 
 
 @router.get("/linkage", summary="Linkage matrix (条块联动): units × towns")
@@ -85,7 +87,7 @@ def get_ledger(
     ledger = task_ledger(system.views, str(task_id), now=system.clock.now(), tz=system.tz)
     if ledger is None:
         raise HTTPException(404, f"task {task_id} does not exist")
-    return {**ledger, **meta}
+    return {**system.app.persons.resolve_refs(ledger), **meta}
 
 
 @router.get("/assessment", summary="Assessment board (考核) of one year")
@@ -102,4 +104,4 @@ def get_assessment(
 @router.get("/coverage", summary="Coverage board of the industry party committees")
 def get_coverage(system: SystemDep, principal: Overseer, after: After = None) -> dict[str, Any]:
     meta = _fresh(system, after, "coverage")
-    return {**coverage_board(system.views), **meta}
+    return {**system.app.persons.resolve_refs(coverage_board(system.views)), **meta}

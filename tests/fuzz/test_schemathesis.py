@@ -65,7 +65,7 @@ from tests.integration.test_api_access import ACCESS, OWN, PUBLIC, A, L, S
 START = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
 SEED = 20261102
 MAX_EXAMPLES = 20
-"""Generated cases (valid and invalid) per operation and role: 54 operations x 4 roles."""
+"""Generated cases (valid and invalid) per operation and role: 56 operations x 4 roles."""
 OPERATIONS = sorted([*ACCESS, *PUBLIC])
 """Every route; test_api_access checks that ACCESS and PUBLIC cover the OpenAPI document."""
 
@@ -169,18 +169,26 @@ def seed_world(api: Api, clock: ManualClock) -> tuple[dict[str, list[str]], dict
     api.post(s, f"/tasks/{verified}/verify", {"note": "验收通过"})
 
     api.post(s, "/chains", {"industry": "express", "name": "快递行业责任链条"}, expect=201)
-    links = [
+    added = [
         api.post(
             s,
             "/chains/express/links",
-            {"unit": unit, "role": role, "responsible_person": person, "duties": [duty]},
+            {
+                "unit": unit,
+                "role": role,
+                "responsible_person": person,
+                "phone": phone,
+                "duties": [duty],
+            },
             expect=201,
-        )["id"]
-        for unit, role, person, duty in [
-            ("postal", "industry-competent", "张三", "行业监管"),
-            ("town-a", "territorial", "李四", "属地管理"),
+        )
+        for unit, role, person, phone, duty in [
+            ("postal", "industry-competent", "张三", "13800000001", "行业监管"),
+            ("town-a", "territorial", "李四", None, "属地管理"),
         ]
     ]
+    links = [link["id"] for link in added]
+    persons = [link["responsible_person"]["person_id"] for link in added]
 
     committee = api.post(
         s,
@@ -214,7 +222,8 @@ def seed_world(api: Api, clock: ManualClock) -> tuple[dict[str, list[str]], dict
         "member_id": [member],
         "instructor_id": [instructor],
         "replay_id": [replay],
-        "kind": ["tasks", "chains", "committees", "meetings", "units"],
+        "person_id": persons,
+        "kind": ["tasks", "chains", "committees", "meetings", "units", "erasures"],
     }
     ids_by_kind = {
         "tasks": tasks,
@@ -222,6 +231,7 @@ def seed_world(api: Api, clock: ManualClock) -> tuple[dict[str, list[str]], dict
         "committees": [committee],
         "meetings": [mid],
         "units": UNITS,
+        "erasures": persons,
     }
     return path_values, ids_by_kind
 
@@ -330,7 +340,11 @@ def steer(schema: schemathesis.BaseSchema, world: World) -> None:
     """Schema hooks that aim generated values at the seeded resources and at edge values."""
     values = world.path_values
     kinds = world.ids_by_kind
-    known = {**KNOWN_FIELDS, "meeting_id": values["meeting_id"]}
+    known = {
+        **KNOWN_FIELDS,
+        "meeting_id": values["meeting_id"],
+        "person_id": values["person_id"],
+    }
 
     def flatmap_path_parameters(context: HookContext, params: Any) -> st.SearchStrategy[Any]:
         if not isinstance(params, dict):

@@ -57,6 +57,8 @@ ACCESS: dict[tuple[str, str], set[str]] = {
     ("POST", "/committees/{committee_id}/instructors/{instructor_id}/recall"): {S},
     ("POST", "/committees/{committee_id}/coverage-reports"): {S},
     ("GET", "/committees/{committee_id}"): {S, A},
+    ("GET", "/persons/{person_id}"): {S, A},
+    ("POST", "/persons/{person_id}/erasure"): {S},
     ("GET", "/views/units/{unit}"): {S, A, OWN},
     ("GET", "/views/towns/{town}"): {S, A, OWN},
     ("GET", "/views/linkage"): {S, A},
@@ -136,6 +138,7 @@ BODIES: dict[str, dict[str, object]] = {
         "enterprise_party_members": 1,
     },
     "/committees/{committee_id}/instructors/{instructor_id}/recall": {"reason": "期满"},
+    "/persons/{person_id}/erasure": {"reason": "本人申请删除"},
     "/committees/{committee_id}/coverage-reports": {
         "period": "2026-Q4",
         "enterprises": 10,
@@ -195,6 +198,7 @@ def world(system: System, clock: ManualClock) -> tuple[Api, dict[str, str]]:
         "kind": "tasks",
         "id": task["id"],
         "replay_id": "0123456789abcdef",
+        "person_id": "p-0123456789abcdef0123456789abcdef",
     }
     return api, values
 

@@ -266,7 +266,7 @@ def test_responsibility_at_instants(scripted: tuple[Api, History]) -> None:
 
     def persons(instant: datetime) -> dict[str, str | None]:
         found = api.get(A, f"/audit/responsibility?industry=express&at={q(instant)}")
-        return {link["id"]: link["responsible_person"] for link in found["links"]}
+        return {link["id"]: link["responsible_person"]["name"] for link in found["links"]}
 
     assert persons(h.signed) == {"L1": "张三", "L2": "王五"}
     # Recorded, but not in force yet.
@@ -286,13 +286,14 @@ def test_holders_timeline_and_overdue_days(scripted: tuple[Api, History]) -> Non
         ("commerce", h.transferred.isoformat(), h.verified.isoformat()),
     ]
     postal_people = [
-        (p["person"], p["from"], p["to"]) for p in holders["holders"][0]["responsible_persons"]
+        (p["person"]["name"], p["from"], p["to"])
+        for p in holders["holders"][0]["responsible_persons"]
     ]
     assert postal_people == [
         ("张三", h.issued.isoformat(), h.handover_effective.isoformat()),
         ("李四", h.handover_effective.isoformat(), h.transferred.isoformat()),
     ]
-    assert [p["person"] for p in holders["holders"][1]["responsible_persons"]] == ["王五"]
+    assert [p["person"]["name"] for p in holders["holders"][1]["responsible_persons"]] == ["王五"]
     # Overdue from the deadline (11-04 09:00 local) to the transfer (11-05 09:00): one day
     # for postal; commerce held it overdue one hour on 11-05 until the extension.
     assert holders["overdue_days_by_unit"] == {"postal": 1, "commerce": 0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.actor import Actor, Role
 from domain.errors import DomainError
+from domain.persons import Person
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 """The business time at which every test history starts."""
@@ -139,3 +141,9 @@ def assert_replays(aggregate: A) -> tuple[A, list[str]]:
     assert rebuilt.version == aggregate.version == len(events)
     assert isinstance(rebuilt, type(aggregate))
     return rebuilt, event_names(events)
+
+
+def someone(name: str, phone: str | None = None) -> Person:
+    """A person with an id derived from the name, so equal names give equal persons here."""
+    text = name.strip()
+    return Person(f"p-{hashlib.md5(text.encode()).hexdigest()}", text, phone)

@@ -23,6 +23,7 @@ from tests.unit.domain_helpers import (
     liaison,
     naive,
     record,
+    someone,
 )
 
 
@@ -38,7 +39,7 @@ def chain_with_link() -> ResponsibilityChain:
     chain.add_link(
         unit="postal",
         role=LinkRole.INDUSTRY_COMPETENT,
-        responsible_person="张三",
+        responsible_person=someone("张三"),
         duties=["行业监管", "督促企业建立党组织"],
         actor=SECRETARIAT,
         at=at(days=1),
@@ -57,7 +58,7 @@ def hand_over(
 ) -> None:
     chain.hand_over(
         link_id=link_id,
-        responsible_person=person,
+        responsible_person=someone(person),
         effective_at=at(days=10) if effective_at is None else effective_at,
         reason=reason,
         actor=actor,
@@ -114,7 +115,7 @@ def test_add_link_numbers_links_and_records_them() -> None:
         lambda: chain.add_link(
             unit="postal",
             role=LinkRole.INDUSTRY_COMPETENT,
-            responsible_person="  张三 ",
+            responsible_person=someone("  张三 "),
             duties=[" 行业监管 ", "", "  ", "督促企业建立党组织"],
             actor=SECRETARIAT,
             at=at(days=1),
@@ -126,7 +127,7 @@ def test_add_link_numbers_links_and_records_them() -> None:
         lambda: chain.add_link(
             unit="town-a",
             role=LinkRole("territorial"),
-            responsible_person="王五",
+            responsible_person=someone("王五"),
             duties=["属地管理"],
             actor=SECRETARIAT,
             at=at(days=2),
@@ -135,7 +136,7 @@ def test_add_link_numbers_links_and_records_them() -> None:
     third_id = chain.add_link(
         unit="postal",
         role=LinkRole.INDUSTRY_COMMITTEE,
-        responsible_person="赵六",
+        responsible_person=someone("赵六"),
         duties=["行业党委建设"],
         actor=SECRETARIAT,
         at=at(days=3),
@@ -146,14 +147,14 @@ def test_add_link_numbers_links_and_records_them() -> None:
     assert chain.links["L1"] == {
         "unit": "postal",
         "role": "industry-competent",
-        "responsible_person": "张三",
+        "responsible_person": someone("张三"),
         "duties": ["行业监管", "督促企业建立党组织"],
         "added_at": at(days=1),
         "since": at(days=1),
         "handovers": [],
     }
     assert chain.links["L2"]["role"] == "territorial"
-    assert chain.link("L3")["responsible_person"] == "赵六"
+    assert chain.link("L3")["responsible_person"] == someone("赵六")
     assert chain.links_of("postal") == ["L1", "L3"]
     assert chain.links_of("town-a") == ["L2"]
     assert chain.links_of("commerce") == []
@@ -164,7 +165,7 @@ def test_add_link_numbers_links_and_records_them() -> None:
         link_id="L1",
         unit="postal",
         role="industry-competent",
-        responsible_person="张三",
+        responsible_person=someone("张三"),
         duties=["行业监管", "督促企业建立党组织"],
     )
     assert_event(second, actor=SECRETARIAT, at=at(days=2), link_id="L2", role="territorial")
@@ -178,7 +179,7 @@ def test_add_link_refuses_the_same_unit_in_the_same_role() -> None:
         lambda: chain.add_link(
             unit="postal",
             role=LinkRole.INDUSTRY_COMPETENT,
-            responsible_person="另一人",
+            responsible_person=someone("另一人"),
             duties=["其他职责"],
             actor=SECRETARIAT,
             at=at(days=2),
@@ -191,7 +192,7 @@ def test_the_same_role_may_be_held_by_another_unit() -> None:
     link_id = chain.add_link(
         unit="market",
         role=LinkRole.INDUSTRY_COMPETENT,
-        responsible_person="钱七",
+        responsible_person=someone("钱七"),
         duties=["平台监管"],
         actor=SECRETARIAT,
         at=at(days=2),
@@ -209,7 +210,7 @@ def test_only_the_secretariat_adds_links(actor: Actor) -> None:
         lambda: chain.add_link(
             unit="postal",
             role=LinkRole.SUPERVISORY,
-            responsible_person="张三",
+            responsible_person=someone("张三"),
             duties=["监管"],
             actor=actor,
             at=at(days=1),
@@ -229,7 +230,7 @@ def test_add_link_needs_a_person_and_a_duty(person: str, duties: list[str]) -> N
         lambda: chain.add_link(
             unit="postal",
             role=LinkRole.SUPERVISORY,
-            responsible_person=person,
+            responsible_person=someone(person),
             duties=duties,
             actor=SECRETARIAT,
             at=at(days=1),
@@ -250,7 +251,7 @@ def test_hand_over_records_the_new_responsible_person() -> None:
         "ResponsiblePersonHandedOver",
         lambda: chain.hand_over(
             link_id="L1",
-            responsible_person=" 李四 ",
+            responsible_person=someone(" 李四 "),
             effective_at=at(days=10),
             reason="  岗位调整 ",
             actor=SECRETARIAT,
@@ -259,10 +260,15 @@ def test_hand_over_records_the_new_responsible_person() -> None:
     )
 
     link = chain.links["L1"]
-    assert link["responsible_person"] == "李四"
+    assert link["responsible_person"] == someone("李四")
     assert link["since"] == at(days=10)
     assert link["handovers"] == [
-        {"from": "张三", "to": "李四", "effective_at": at(days=10), "reason": "岗位调整"}
+        {
+            "from": someone("张三"),
+            "to": someone("李四"),
+            "effective_at": at(days=10),
+            "reason": "岗位调整",
+        }
     ]
     assert link["duties"] == ["行业监管", "督促企业建立党组织"]
     assert link["added_at"] == at(days=1)  # the link's own start does not move
@@ -271,8 +277,8 @@ def test_hand_over_records_the_new_responsible_person() -> None:
         actor=SECRETARIAT,
         at=at(days=9),
         link_id="L1",
-        previous_person="张三",
-        responsible_person="李四",
+        previous_person=someone("张三"),
+        responsible_person=someone("李四"),
         effective_at=at(days=10),
         reason="岗位调整",
     )
@@ -282,15 +288,15 @@ def test_hand_over_may_take_effect_at_the_previous_start() -> None:
     chain = chain_with_link()
     hand_over(chain, effective_at=at(days=1))
     assert chain.links["L1"]["since"] == at(days=1)
-    assert chain.links["L1"]["responsible_person"] == "李四"
+    assert chain.links["L1"]["responsible_person"] == someone("李四")
 
 
 def test_successive_handovers_are_kept_in_order() -> None:
     chain = chain_with_link()
     hand_over(chain, person="李四", effective_at=at(days=10))
     hand_over(chain, person="王五", effective_at=at(days=20), reason="退休")
-    assert chain.links["L1"]["responsible_person"] == "王五"
-    assert [(h["from"], h["to"]) for h in chain.links["L1"]["handovers"]] == [
+    assert chain.links["L1"]["responsible_person"] == someone("王五")
+    assert [(h["from"].name, h["to"].name) for h in chain.links["L1"]["handovers"]] == [
         ("张三", "李四"),
         ("李四", "王五"),
     ]
@@ -350,27 +356,27 @@ def test_only_the_secretariat_records_handovers(actor: Actor) -> None:
 def test_person_at_follows_the_handovers_by_effective_instant() -> None:
     chain = chain_with_link()  # 张三 from day 1
     assert chain.person_at("L1", at(days=1) - (at(minutes=1) - T0)) is None
-    assert chain.person_at("L1", at(days=1)) == "张三"
-    assert chain.person_at("L1", at(days=5)) == "张三"
+    assert chain.person_at("L1", at(days=1)) == someone("张三")
+    assert chain.person_at("L1", at(days=5)) == someone("张三")
 
     hand_over(chain, person="李四", effective_at=at(days=10))
     hand_over(chain, person="王五", effective_at=at(days=20), reason="退休")
 
     assert chain.person_at("L1", T0) is None
-    assert chain.person_at("L1", at(days=1)) == "张三"
-    assert chain.person_at("L1", at(days=10) - (at(minutes=1) - T0)) == "张三"
-    assert chain.person_at("L1", at(days=10)) == "李四"
-    assert chain.person_at("L1", at(days=19)) == "李四"
-    assert chain.person_at("L1", at(days=20)) == "王五"
-    assert chain.person_at("L1", at(days=365)) == "王五"
+    assert chain.person_at("L1", at(days=1)) == someone("张三")
+    assert chain.person_at("L1", at(days=10) - (at(minutes=1) - T0)) == someone("张三")
+    assert chain.person_at("L1", at(days=10)) == someone("李四")
+    assert chain.person_at("L1", at(days=19)) == someone("李四")
+    assert chain.person_at("L1", at(days=20)) == someone("王五")
+    assert chain.person_at("L1", at(days=365)) == someone("王五")
 
 
 def test_person_at_a_handover_effective_before_it_was_recorded() -> None:
     chain = chain_with_link()
     # recorded on day 9 (see hand_over), effective from day 3
     hand_over(chain, person="李四", effective_at=at(days=3))
-    assert chain.person_at("L1", at(days=2)) == "张三"
-    assert chain.person_at("L1", at(days=3)) == "李四"
+    assert chain.person_at("L1", at(days=2)) == someone("张三")
+    assert chain.person_at("L1", at(days=3)) == someone("李四")
 
 
 def test_person_at_an_unknown_link_is_not_found() -> None:
@@ -393,7 +399,7 @@ def test_revise_duties_replaces_the_duty_list() -> None:
         ),
     )
     assert chain.links["L1"]["duties"] == ["行业监管", "推动快递员入会"]
-    assert chain.links["L1"]["responsible_person"] == "张三"
+    assert chain.links["L1"]["responsible_person"] == someone("张三")
     assert_event(
         event,
         actor=SECRETARIAT,
@@ -445,7 +451,7 @@ def test_chain_replays_to_the_same_state() -> None:
     chain.add_link(
         unit="town-a",
         role=LinkRole.TERRITORIAL,
-        responsible_person="王五",
+        responsible_person=someone("王五"),
         duties=["属地管理"],
         actor=SECRETARIAT,
         at=at(days=2),
@@ -467,8 +473,8 @@ def test_chain_replays_to_the_same_state() -> None:
         "ResponsiblePersonHandedOver",
     ]
     assert copy.order == ["L1", "L2"]
-    assert copy.links["L1"]["responsible_person"] == "李四"
-    assert copy.links["L2"]["responsible_person"] == "孙八"
+    assert copy.links["L1"]["responsible_person"] == someone("李四")
+    assert copy.links["L2"]["responsible_person"] == someone("孙八")
     assert copy.links["L2"]["duties"] == ["属地管理", "驿站建设"]
-    assert copy.person_at("L1", at(days=5)) == "张三"
-    assert copy.person_at("L1", at(days=10)) == "李四"
+    assert copy.person_at("L1", at(days=5)) == someone("张三")
+    assert copy.person_at("L1", at(days=10)) == someone("李四")

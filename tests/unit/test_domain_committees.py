@@ -28,6 +28,7 @@ from tests.unit.domain_helpers import (
     last_event,
     liaison,
     record,
+    someone,
 )
 
 COUNTS = {
@@ -74,7 +75,7 @@ def dispatch(
     name: str = "陈指导员",
 ) -> str:
     return committee.dispatch_instructor(
-        name=name,
+        name=someone(name),
         enterprise=enterprise,
         enterprise_party_members=members,
         actor=SECRETARIAT,
@@ -123,34 +124,47 @@ def test_appoint_secretary_records_the_previous_one() -> None:
         committee,
         "SecretaryAppointed",
         lambda: committee.appoint_secretary(
-            name="  周书记 ", reason="成立", actor=SECRETARIAT, at=at(days=1)
+            name=someone("  周书记 "), reason="成立", actor=SECRETARIAT, at=at(days=1)
         ),
     )
-    assert committee.secretary == "周书记"
+    assert committee.secretary == someone("周书记")
     assert_event(
-        first, actor=SECRETARIAT, at=at(days=1), name="周书记", previous=None, reason="成立"
+        first,
+        actor=SECRETARIAT,
+        at=at(days=1),
+        name=someone("周书记"),
+        previous=None,
+        reason="成立",
     )
 
     _, second = record(
         committee,
         "SecretaryAppointed",
         lambda: committee.appoint_secretary(
-            name="吴书记", reason="换届", actor=SECRETARIAT, at=at(days=100)
+            name=someone("吴书记"), reason="换届", actor=SECRETARIAT, at=at(days=100)
         ),
     )
-    assert committee.secretary == "吴书记"
-    assert_event(second, actor=SECRETARIAT, at=at(days=100), name="吴书记", previous="周书记")
+    assert committee.secretary == someone("吴书记")
+    assert_event(
+        second,
+        actor=SECRETARIAT,
+        at=at(days=100),
+        name=someone("吴书记"),
+        previous=someone("周书记"),
+    )
 
 
 @pytest.mark.parametrize("name", ["周书记", " 周书记  "])
 def test_appoint_secretary_refuses_the_current_secretary(name: str) -> None:
     committee = establish()
-    committee.appoint_secretary(name="周书记", reason="成立", actor=SECRETARIAT, at=at(days=1))
+    committee.appoint_secretary(
+        name=someone("周书记"), reason="成立", actor=SECRETARIAT, at=at(days=1)
+    )
     assert_refused(
         committee,
         InvariantViolated,
         lambda: committee.appoint_secretary(
-            name=name, reason="再任", actor=SECRETARIAT, at=at(days=2)
+            name=someone(name), reason="再任", actor=SECRETARIAT, at=at(days=2)
         ),
     )
 
@@ -160,7 +174,9 @@ def test_appoint_secretary_refuses_a_blank_name() -> None:
     assert_refused(
         committee,
         InvariantViolated,
-        lambda: committee.appoint_secretary(name=" ", reason="x", actor=SECRETARIAT, at=at(1)),
+        lambda: committee.appoint_secretary(
+            name=someone(" "), reason="x", actor=SECRETARIAT, at=at(1)
+        ),
     )
 
 
@@ -270,7 +286,7 @@ def test_dispatch_instructor_to_an_enterprise_with_fewer_than_three_members(
         committee,
         "InstructorDispatched",
         lambda: committee.dispatch_instructor(
-            name="  陈指导员 ",
+            name=someone("  陈指导员 "),
             enterprise=" 顺达快递网点 ",
             enterprise_party_members=members,
             actor=SECRETARIAT,
@@ -280,7 +296,7 @@ def test_dispatch_instructor_to_an_enterprise_with_fewer_than_three_members(
     assert SMALL_ENTERPRISE_MEMBERS == 3
     assert instructor_id == "I1"
     assert committee.instructors["I1"] == {
-        "name": "陈指导员",
+        "name": someone("陈指导员"),
         "enterprise": "顺达快递网点",
         "enterprise_party_members": members,
         "active": True,
@@ -291,7 +307,7 @@ def test_dispatch_instructor_to_an_enterprise_with_fewer_than_three_members(
         actor=SECRETARIAT,
         at=at(days=2),
         instructor_id="I1",
-        name="陈指导员",
+        name=someone("陈指导员"),
         enterprise="顺达快递网点",
         enterprise_party_members=members,
     )
@@ -417,7 +433,7 @@ def test_report_coverage_needs_a_period(period: str) -> None:
 def _committee_commands(actor: Actor) -> dict[str, Callable[[IndustryPartyCommittee], object]]:
     return {
         "appoint_secretary": lambda c: c.appoint_secretary(
-            name="吴书记", reason="换届", actor=actor, at=at(days=3)
+            name=someone("吴书记"), reason="换届", actor=actor, at=at(days=3)
         ),
         "admit_member": lambda c: c.admit_member(
             name="新支部", enterprise="新企业", actor=actor, at=at(days=3)
@@ -426,7 +442,11 @@ def _committee_commands(actor: Actor) -> dict[str, Callable[[IndustryPartyCommit
             member_id="M1", reason="注销", actor=actor, at=at(days=3)
         ),
         "dispatch_instructor": lambda c: c.dispatch_instructor(
-            name="林指导员", enterprise="新企业", enterprise_party_members=0, actor=actor, at=at(3)
+            name=someone("林指导员"),
+            enterprise="新企业",
+            enterprise_party_members=0,
+            actor=actor,
+            at=at(3),
         ),
         "recall_instructor": lambda c: c.recall_instructor(
             instructor_id="I1", reason="完成", actor=actor, at=at(days=3)
@@ -439,7 +459,7 @@ def _committee_commands(actor: Actor) -> dict[str, Callable[[IndustryPartyCommit
 
 def _populated_committee() -> IndustryPartyCommittee:
     committee = establish()
-    committee.appoint_secretary(name="周书记", reason="成立", actor=SECRETARIAT, at=at(1))
+    committee.appoint_secretary(name=someone("周书记"), reason="成立", actor=SECRETARIAT, at=at(1))
     committee.admit_member(name="顺达快递党支部", enterprise="顺达快递", actor=SECRETARIAT, at=T0)
     dispatch(committee)
     return committee
@@ -471,7 +491,7 @@ def test_committee_replays_to_the_same_state() -> None:
     committee.remove_member(member_id="M1", reason="企业注销", actor=SECRETARIAT, at=at(3))
     committee.recall_instructor(instructor_id="I1", reason="完成", actor=SECRETARIAT, at=at(4))
     dispatch(committee, name="林指导员", members=0)
-    committee.appoint_secretary(name="吴书记", reason="换届", actor=SECRETARIAT, at=at(5))
+    committee.appoint_secretary(name=someone("吴书记"), reason="换届", actor=SECRETARIAT, at=at(5))
     report(committee, period="2026-Q1")
     report(committee, period="2026-Q2", enterprises=45)
 
@@ -490,7 +510,7 @@ def test_committee_replays_to_the_same_state() -> None:
         "CoverageReported",
         "CoverageReported",
     ]
-    assert copy.secretary == "吴书记"
+    assert copy.secretary == someone("吴书记")
     assert {mid: m["active"] for mid, m in copy.members.items()} == {"M1": False, "M2": True}
     assert {iid: i["active"] for iid, i in copy.instructors.items()} == {"I1": False, "I2": True}
     assert copy.coverage["2026-Q2"]["enterprises"] == 45

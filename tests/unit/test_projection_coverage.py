@@ -56,7 +56,7 @@ def test_committee_counts_and_ratios_of_the_latest_period() -> None:
         "instructor_list": [
             {
                 "id": "I2",
-                "name": "Zhou",
+                "person": "Zhou",
                 "enterprise": "Small Express Ltd",
                 "enterprise_party_members": 1,
                 "dispatched_at": iso("2026-02-06T00:00"),
