@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
+import io
 import logging
 import signal
 import sys
@@ -332,8 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # `kill -USR1 <pid>` prints every thread's stack to stderr: how an operator (or a
-    # test that waited too long for a stop) sees where a process hangs.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # test that waited too long for a stop) sees where a process hangs. Not where
+    # stderr is no file (the CLI called in-process under a capturing test runner).
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     args = build_parser().parse_args(argv)
     result: int = args.func(args)
     return result
