@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     relay_batch: int = Field(default=1000, ge=1)
     relay_idle_seconds: float = 0.02
     heartbeat_seconds: float = 2.0
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        description="on SIGTERM, how long the server lets requests in flight finish",
+    )
 
     @field_validator("timezone")
     @classmethod
