@@ -58,4 +58,7 @@ def test_short_soak_loses_nothing_under_faults(tmp_path: Path) -> None:
     # Enough happened for the checks to mean something, also on a loaded machine.
     assert result["accepted"] >= 150, result["accepted"]
     assert sum(result["must_refuse"].values()) >= 20, result["must_refuse"]
+    # A consumer group wedged on Tansu is recovered with a fresh broker, and reported;
+    # all the checks above hold either way (docs/reliability.md).
+    print(f"broker recoveries: {result['broker_recoveries']}")
     assert result["ok"]
