@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= $(or $(TIAOKUAI_DATA_DIR),var)
 
-.PHONY: run test lint typecheck unit integration bench clean install
+.PHONY: run test lint typecheck unit integration bench soak clean install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ integration: $(STAMP)
 ## make bench — pipeline, raw ceilings, API and freshness figures (docs/performance.md)
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline $(BENCH_ARGS)
+
+## make soak — every role's clients for 300 s while the relay, workers, broker and a private
+## PostgreSQL are killed, paused and restarted; checks nothing was lost (docs/reliability.md)
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import structlog
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -93,7 +95,22 @@ async def on_http_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+STORE_UNREACHABLE = (OperationalError, InterfaceError, psycopg.OperationalError)
+"""The database is down or restarting: nothing was written, the client may retry."""
+
+
+async def on_store_unreachable(request: Request, error: Exception) -> JSONResponse:
+    log.warning("store.unavailable", error=repr(error))
+    return JSONResponse(
+        error_body("store_unavailable", "the store cannot be reached right now; retry"),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
+    for error in STORE_UNREACHABLE:
+        app.add_exception_handler(error, on_store_unreachable)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

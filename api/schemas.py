@@ -90,7 +90,8 @@ _ERROR_TEXT = {
     412: "If-Match names a version that is no longer current",
     413: "The request body is too large",
     422: "A field is invalid or a rule of the content is broken",
-    503: "The view did not catch up in time (read-your-writes); retry",
+    503: "The store cannot be reached right now, or (views) the view did not catch up "
+    "in time (read-your-writes); retry",
 }
 
 
@@ -100,7 +101,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 READ_ERRORS = error_responses(401, 403, 404, 422, 503)
-WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 413, 422)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 412, 413, 422, 503)
 
 
 # ----------------------------------------------------------------- units

@@ -66,7 +66,8 @@ class System:
         """
         if self.settings.bus is None:
             self.catch_up()
-            return True
+            # A projection stopped by a poison event never reaches it: not fresh.
+            return not any(name in self.projector.failures for name in projections)
         found = self.app.recorder.select_notifications(start=position, limit=1, stop=position)
         if not found:
             return False

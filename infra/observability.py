@@ -8,6 +8,7 @@ from typing import Any
 
 from infra.bootstrap import System
 from infra.kafka import clients
+from infra.view_store import applied_view
 
 
 def broker_reachable(system: System, timeout: float = 0.5) -> bool:
@@ -32,6 +33,7 @@ def status(system: System, *, with_broker_offsets: bool = False) -> dict[str, An
         report["projections"] = {
             name: {"position": pos, "lag": head - pos} for name, pos in positions.items()
         }
+        _mark_failed(report, system.projector.failures)
         return report
     relay = state.relay_state()
     report["relay"] = {"position": relay.position, "lag": head - relay.position}
@@ -49,6 +51,7 @@ def status(system: System, *, with_broker_offsets: bool = False) -> dict[str, An
         projections[projection.name] = {"position": reached, "lag": max(0, head - reached)}
     report["projections"] = projections
     now = datetime.now(UTC)
+    beats = state.heartbeats()
     report["workers"] = [
         {
             **beat,
@@ -56,8 +59,9 @@ def status(system: System, *, with_broker_offsets: bool = False) -> dict[str, An
                 (now - datetime.fromisoformat(beat["last_heartbeat"])).total_seconds(), 3
             ),
         }
-        for beat in state.heartbeats()
+        for beat in beats
     ]
+    _mark_failed(report, _worker_failures(system, beats))
     up = broker_reachable(system)
     report["broker"] = {"reachable": up}
     if up and with_broker_offsets:
@@ -86,3 +90,32 @@ def _consumer_lag(system: System, offsets: list[Any]) -> list[dict[str, Any]]:
                 }
             )
     return lag
+
+
+def _worker_failures(system: System, beats: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Poison events reported by workers that the projection has not got past since.
+
+    A failure stays in the heartbeat row of the worker that met it (it stopped); once
+    the projection applied that version of that aggregate (the code was fixed and a
+    worker restarted) it is history, not a failure.
+    """
+    failures: dict[str, dict[str, Any]] = {}
+    for beat in beats:
+        failed = (beat.get("info") or {}).get("failed")
+        if beat.get("kind") != "projection" or not isinstance(failed, dict):
+            continue
+        name = str(failed.get("projection"))
+        applied = system.views.get(applied_view(name), str(failed.get("aggregate_id"))) or {}
+        if int(applied.get("version", 0)) < int(failed.get("version", 0)):
+            failures.setdefault(name, {**failed, "worker": beat["name"]})
+    return failures
+
+
+def _mark_failed(report: dict[str, Any], failures: dict[str, dict[str, Any]]) -> None:
+    """Name each stopped projection and the event it stopped on."""
+    for name, failure in failures.items():
+        entry = report["projections"].setdefault(name, {})
+        entry["status"] = "failed"
+        entry["failure"] = failure
+    if failures:
+        report["failures"] = sorted(failures.values(), key=lambda f: int(f.get("position", 0)))

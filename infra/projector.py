@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 import structlog
 from eventsourcing.persistence import IntegrityError, Mapper, Notification, OperationalError
 
 from infra.envelopes import envelope_from
-from infra.view_store import ViewRecorder
+from infra.view_store import EventFailed, ViewRecorder
 from projections.base import Projection
 
 log = structlog.get_logger(__name__)
@@ -23,6 +24,11 @@ log = structlog.get_logger(__name__)
 
 class ProjectionFailed(Exception):
     """A projection raised on an event; the views stop at the position before it."""
+
+
+def log_failure(failure: EventFailed) -> None:
+    """The one log line of a poison event: projection, position, type, aggregate, error."""
+    log.error("projection.failed", **failure.as_dict())
 
 
 class InProcessProjector:
@@ -45,13 +51,18 @@ class InProcessProjector:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.failures: dict[str, dict[str, Any]] = {}
+        """Projections stopped by an event they cannot apply, with that event (for /health)."""
+
+    def healthy(self) -> list[Projection]:
+        return [p for p in self.projections if p.name not in self.failures]
 
     def positions(self) -> dict[str, int]:
         return {p.name: self.views.position(p.name) for p in self.projections}
 
     def position(self) -> int:
-        """The position every projection has reached."""
-        return min(self.positions().values(), default=0)
+        """The position every projection still running has reached."""
+        return min((self.views.position(p.name) for p in self.healthy()), default=0)
 
     def _select(self, start: int) -> Sequence[Notification]:
         select = self.store.select_notifications  # type: ignore[attr-defined]
@@ -67,12 +78,23 @@ class InProcessProjector:
                 if not notifications:
                     return position
                 envelopes = [envelope_from(n, self.mapper) for n in notifications]
+                healthy = self.healthy()
+                if not healthy:
+                    return position
                 try:
-                    self.views.apply(envelopes, self.projections)
+                    self.views.apply(envelopes, healthy)
                 except (IntegrityError, OperationalError):
                     # Another process advanced the same tracking rows first (or held the
                     # SQLite write lock); its work stands, re-read where we are.
                     log.info("projector.contended", at=position)
+                    position = self.position()
+                    continue
+                except EventFailed as failure:
+                    # A poison event: that projection stops before it (never skips it, so
+                    # its views and tracking stay at the position before); the batch was
+                    # rolled back as a whole, so the others apply it again without it.
+                    log_failure(failure)
+                    self.failures[failure.projection] = failure.as_dict()
                     position = self.position()
                     continue
                 except Exception as error:
@@ -92,6 +114,7 @@ class InProcessProjector:
         """Forget one projection's documents and position; the next catch-up refills them."""
         with self._lock:
             self.views.reset(projection)
+            self.failures.pop(projection.name, None)
 
     # ------------------------------------------------------------ polling
     def start(self, interval: float) -> None:

@@ -165,12 +165,30 @@ def replay_status(system: System, replay_id: str) -> dict[str, Any] | None:
     return system.views.get(REPLAYS_VIEW, replay_id)
 
 
+class ReplayCancelled(Exception):
+    """The server is shutting down: a background replay stops and drops its scratch area."""
+
+
+_background: list[threading.Thread] = []
+_shutting_down = threading.Event()
+
+
+def stop_background_replays(timeout: float = 10.0) -> None:
+    """Cancel the running background replays (at their next batch) and wait for them."""
+    _shutting_down.set()
+    deadline = time.monotonic() + timeout
+    for thread in list(_background):
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
 def start_background_replay(system: System) -> str:
     """Run a replay in a thread, recording its status every half second; return its id."""
     replay_id = new_replay_id()
     last = [0.0]
 
     def progress(status: ReplayStatus) -> None:
+        if _shutting_down.is_set() and status.state == "running":
+            raise ReplayCancelled("cancelled: the server shut down; start it again")
         now = time.monotonic()
         if status.state != "running" or now - last[0] > 0.5:
             record_status(system, status)
@@ -178,9 +196,14 @@ def start_background_replay(system: System) -> str:
 
     def work() -> None:
         # A failure is recorded in the status (state "failed", error) by run_replay.
-        with contextlib.suppress(Exception):
-            run_replay(system, replay_id=replay_id, progress=progress)
+        try:
+            with contextlib.suppress(Exception):
+                run_replay(system, replay_id=replay_id, progress=progress)
+        finally:
+            _background.remove(thread)
 
     record_status(system, ReplayStatus(id=replay_id))
-    threading.Thread(target=work, name=f"replay-{replay_id}", daemon=True).start()
+    thread = threading.Thread(target=work, name=f"replay-{replay_id}", daemon=True)
+    _background.append(thread)
+    thread.start()
     return replay_id

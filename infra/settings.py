@@ -40,10 +40,18 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(default=6, ge=1)
     kafka_replication: int = Field(default=1, ge=1)
     kafka_session_timeout_ms: int = 6000
+    kafka_max_poll_interval_ms: int = Field(
+        default=30000,
+        description="also the rebalance timeout: how long a rebalance waits for members",
+    )
     kafka_fetch_max_wait_ms: int = 10
     relay_batch: int = Field(default=1000, ge=1)
     relay_idle_seconds: float = 0.02
     heartbeat_seconds: float = 2.0
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        description="on SIGTERM, how long the server lets requests in flight finish",
+    )
 
     @field_validator("timezone")
     @classmethod

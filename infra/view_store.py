@@ -8,10 +8,12 @@ and a replayed event is refused by the tracking row (nothing applied twice).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from eventsourcing.persistence import Tracking
+import psycopg
+from eventsourcing.persistence import PersistenceError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
@@ -182,6 +184,35 @@ class ProjectionGap(Exception):
     """An aggregate's next event is missing: applying later ones would corrupt the view."""
 
 
+class EventFailed(Exception):
+    """A projection raised on one event: the poison event, named for logs and /health."""
+
+    def __init__(self, projection: str, envelope: EventEnvelope, error: Exception) -> None:
+        self.projection = projection
+        self.envelope = envelope
+        self.error = error
+        super().__init__(
+            f"{projection} cannot apply {envelope.type} of {envelope.aggregate_type} "
+            f"{envelope.aggregate_id} v{envelope.version} at position {envelope.position}: "
+            f"{error!r}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "projection": self.projection,
+            "position": self.envelope.position,
+            "event_type": self.envelope.type,
+            "aggregate_type": self.envelope.aggregate_type,
+            "aggregate_id": self.envelope.aggregate_id,
+            "version": self.envelope.version,
+            "error": repr(self.error),
+        }
+
+
+STORE_ERRORS = (psycopg.Error, sqlite3.Error, PersistenceError)
+"""Errors of the database under a projection: passing, never the event's fault."""
+
+
 def applied_view(projection: str) -> str:
     """The namespace that records, per aggregate, the last version a projection applied."""
     return f"applied:{projection}"
@@ -208,7 +239,12 @@ def apply_events(
                 f"{projection.name}: {envelope.aggregate_type} {envelope.aggregate_id} jumps "
                 f"from version {last} to {envelope.version} at position {envelope.position}"
             )
-        projection.apply(envelope, batch)
+        try:
+            projection.apply(envelope, batch)
+        except STORE_ERRORS:
+            raise
+        except Exception as error:
+            raise EventFailed(projection.name, envelope, error) from error
         batch.put(seen_view, envelope.aggregate_id, {"version": envelope.version})
         highest = max(highest, envelope.position)
     return highest

@@ -9,9 +9,13 @@ import io
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from types import FrameType
 from typing import Any
+
+import structlog
 
 from domain.actor import Role
 from domain.errors import NotFound
@@ -20,6 +24,8 @@ from infra.logging import configure_logging
 from infra.settings import Settings
 from workers.audit_cli import add_integrity_commands
 from workers.person_cli import add_person_commands
+
+log = structlog.get_logger(__name__)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -47,10 +53,30 @@ def _system(args: argparse.Namespace, *, quiet: bool = False) -> System:
     return bootstrap(settings)
 
 
+def stop_on_signals(stop: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT ask a worker loop to stop; it finishes the batch in flight.
+
+    The stop runs in a thread of its own: the handler interrupts the main thread between
+    two bytecodes, possibly while it holds the very lock ``stop`` needs (an Event's), and
+    logging from the handler could re-enter the output stream's writer.
+    """
+
+    def stopping(signum: int) -> None:
+        log.info("worker.stopping", signal=signal.Signals(signum).name)
+        stop()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=stopping, args=(signum,), name="stop", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from infra.replay import stop_background_replays
     from workers.deadline_watcher import DeadlineWatcher
 
     system = _system(args)
@@ -60,11 +86,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         system.catch_up()
         system.projector.start(settings.projection_poll_seconds)
         watcher.start(settings.deadline_check_seconds)
+    # uvicorn restores the handlers it found and re-raises the signal it shut down on;
+    # with the default handler that would kill the process before the clean-up below.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: None)
     try:
-        uvicorn.run(create_app(system), host=settings.host, port=settings.port, log_level="warning")
+        # On SIGTERM uvicorn stops accepting, lets the requests in flight finish (at most
+        # the grace period) and only then returns here.
+        uvicorn.run(
+            create_app(system),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
+        )
     finally:
+        # Then the background work of this process, before the store's pool goes.
+        stop_background_replays(timeout=settings.shutdown_grace_seconds)
         watcher.stop()
         system.close()
+        log.info("server.stopped")
     return 0
 
 
@@ -130,10 +171,9 @@ def cmd_worker_relay(args: argparse.Namespace) -> int:
 
     system = _system(args)
     relay = Relay(system)
+    stop_on_signals(relay.stop)
     try:
         relay.run()
-        return 0
-    except KeyboardInterrupt:
         return 0
     finally:
         relay.stop()
@@ -156,29 +196,32 @@ def cmd_worker_project(args: argparse.Namespace) -> int:
     workers = [ProjectionWorker(system, by_name[name]) for name in names]
     failures: list[BaseException] = []
 
+    def stop_all() -> None:
+        for worker in workers:
+            worker.stop()
+
     def run(worker: ProjectionWorker) -> None:
         try:
             worker.run()
-        except BaseException as error:  # one failed projection stops the process, loudly
+        except BaseException as error:  # an unexpected error stops the process, loudly
             failures.append(error)
-            for other in workers:
-                other.stop()
+            stop_all()
 
+    stop_on_signals(stop_all)
     threads = [threading.Thread(target=run, args=(w,), name=w.group) for w in workers]
     try:
         for thread in threads:
             thread.start()
+        # A projection stopped by a poison event ends its thread only: the others go on,
+        # and /health names the event. The process exits 1 at its end.
         for thread in threads:
             while thread.is_alive():
                 thread.join(timeout=0.5)
-    except KeyboardInterrupt:
-        for worker in workers:
-            worker.stop()
-        for thread in threads:
-            thread.join(timeout=10)
     finally:
         system.close()
-    return 1 if failures else 0
+    poisoned = [w.projection.name for w in workers if w.failure is not None]
+    log.info("worker.process_stopped", failed=poisoned, errors=[repr(e) for e in failures])
+    return 1 if failures or poisoned else 0
 
 
 def cmd_kafka_init(args: argparse.Namespace) -> int:
@@ -249,9 +292,8 @@ def cmd_worker_deadlines(args: argparse.Namespace) -> int:
             for task_id in watcher.tick():
                 print(task_id)
             return 0
+        stop_on_signals(watcher.stop)
         watcher.run(system.settings.deadline_check_seconds)
-        return 0
-    except KeyboardInterrupt:
         return 0
     finally:
         system.close()

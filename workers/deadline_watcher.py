@@ -47,6 +47,7 @@ class DeadlineWatcher:
             except Exception as error:  # a passing store error must not end the watcher
                 log.warning("deadline_watcher.tick_failed", error=repr(error))
             self._stop.wait(interval)
+        log.info("worker.stopped", kind="deadlines")
 
     def start(self, interval: float) -> None:
         self._thread = threading.Thread(

@@ -24,8 +24,8 @@ from kafka.errors import KafkaError
 from infra.bootstrap import System
 from infra.kafka import clients
 from infra.kafka.state import BusState
-from infra.projector import InProcessProjector
-from infra.view_store import PostgresViewRecorder, ProjectionGap
+from infra.projector import InProcessProjector, log_failure
+from infra.view_store import STORE_ERRORS, EventFailed, PostgresViewRecorder, ProjectionGap
 from projections.base import Projection
 from projections.envelope import EventEnvelope
 
@@ -95,6 +95,8 @@ class ProjectionWorker:
         self._stop = threading.Event()
         self._last_beat = 0.0
         self.applied = 0
+        self.failure: dict[str, Any] | None = None
+        """The poison event that stopped this projection (position, type, aggregate, error)."""
 
     # ------------------------------------------------------------ view lock
     @contextlib.contextmanager
@@ -138,6 +140,9 @@ class ProjectionWorker:
         )
         with self.exclusive():  # another worker of the group may be applying too
             reached = projector.catch_up()
+        if self.projection.name in projector.failures:
+            self._failed(projector.failures[self.projection.name])
+            return reached
         log.info("worker.caught_up_from_store", projection=self.projection.name, position=reached)
         return reached
 
@@ -245,6 +250,15 @@ class ProjectionWorker:
             assert self.consumer is not None
             self.position_partitions(sorted(self.consumer.assignment(), key=lambda t: t.partition))
             return 0
+        except EventFailed as failure:
+            # A poison event: nothing of the batch was applied and no offset stored (one
+            # transaction). This projection stops here, never skipping the event; the
+            # worker's other projections go on.
+            log_failure(failure)
+            self._failed(failure.as_dict())
+            return 0
+        except STORE_ERRORS:
+            raise  # the database went away: the run loop retries with fresh offsets
         except Exception as error:
             log.error(
                 "projection.failed",
@@ -258,26 +272,53 @@ class ProjectionWorker:
         self.applied += len(envelopes)
         return len(envelopes)
 
-    def heartbeat(self) -> None:
+    def _failed(self, failure: dict[str, Any]) -> None:
+        """Stop this projection on a poison event and say so in its heartbeat (/health)."""
+        self.failure = failure
+        self._stop.set()
+        try:
+            self.heartbeat(force=True)
+        except Exception as error:  # the failure is logged already; health may miss it
+            log.warning("worker.heartbeat_failed", error=repr(error))
+
+    def heartbeat(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self.consumer is None or now - self._last_beat < self.settings.heartbeat_seconds:
+        if not force and (
+            self.consumer is None or now - self._last_beat < self.settings.heartbeat_seconds
+        ):
             return
-        assignment = sorted(tp.partition for tp in (self.consumer.assignment() or ()))
-        info = {"projection": self.projection.name, "partitions": assignment}
+        assignment = (
+            sorted(tp.partition for tp in (self.consumer.assignment() or ()))
+            if self.consumer is not None and self.failure is None
+            else []
+        )
+        info: dict[str, Any] = {"projection": self.projection.name, "partitions": assignment}
+        if self.failure is not None:
+            info["failed"] = self.failure
         self.state.heartbeat(self.name, "projection", info)
         self._last_beat = now
 
     def run(self) -> None:
-        """Consume until stopped; reconnects when the broker goes away."""
+        """Consume until stopped; reconnects when the broker or the database goes away."""
         try:
             self._run()
         finally:
             self._close_lock()
+        log.info(
+            "worker.stopped",
+            projection=self.projection.name,
+            applied=self.applied,
+            failed=self.failure is not None,
+        )
 
     def _run(self) -> None:
-        self.catch_up_from_store()
+        caught_up = False
         while not self._stop.is_set():
             try:
+                if not caught_up:
+                    self.catch_up_from_store()
+                    caught_up = True
+                    continue
                 # Whoever starts first creates the topic with the configured partitions
                 # (a broker may otherwise auto-create it with its own default).
                 clients.ensure_topic(self.settings)
@@ -290,6 +331,12 @@ class ProjectionWorker:
                     self.heartbeat()
             except KafkaError as error:
                 log.warning("worker.broker_unavailable", error=repr(error))
+                self._stop.wait(1.0)
+            except STORE_ERRORS as error:
+                # Nothing of the batch in flight was committed; the next consumer seeks
+                # to the offsets stored with the views, so nothing is lost or doubled.
+                log.warning("worker.store_unavailable", error=repr(error))
+                self._close_lock()
                 self._stop.wait(1.0)
             finally:
                 if self.consumer is not None:

@@ -27,12 +27,14 @@ from infra.envelopes import envelope_from
 from infra.integrity import system_sealer
 from infra.kafka import clients
 from infra.kafka.state import BusState, RelayState
+from infra.view_store import STORE_ERRORS
 from projections.envelope import EventEnvelope
 
 log = structlog.get_logger(__name__)
 
 LOCK_KEY = 0x7469616F6B756169  # "tiaokuai"
 TOPIC_CHECK_SECONDS = 5.0
+LOCK_CHECK_SECONDS = 1.0
 
 
 def message_headers(envelope: EventEnvelope, epoch: str) -> list[tuple[str, bytes]]:
@@ -150,9 +152,25 @@ class Relay:
             self._last_beat = now
 
     def run(self) -> None:
-        """Publish until stopped, holding the leader lock; survive broker outages."""
+        """Publish until stopped, holding the leader lock; survive broker and store outages."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._lead()
+                except STORE_ERRORS as error:
+                    # The database went away (a restart): the leader lock went with its
+                    # connection, so it is taken again before publishing resumes. The
+                    # position only ever advanced after acknowledgements: nothing is lost.
+                    log.warning("relay.store_unavailable", error=repr(error))
+                    self._disconnect()
+                    self._stop.wait(1.0)
+        finally:
+            self._disconnect()
+        log.info("worker.stopped", worker=self.name, kind="relay")
+
+    def _lead(self) -> None:
         assert self.settings.store is not None
-        with psycopg.connect(self.settings.store, autocommit=True) as lock_conn:
+        with psycopg.connect(self.settings.store, autocommit=True, connect_timeout=5) as lock_conn:
             while not self._stop.is_set():
                 # Advisory locks are per database, not per schema: the schema is part of
                 # the key, or the relays of two stores in one database (two deployments,
@@ -165,8 +183,11 @@ class Relay:
                     break
                 log.info("relay.standby")
                 self._stop.wait(1.0)
+            if self._stop.is_set():
+                return
             log.info("relay.started", topic=self.settings.kafka_topic)
             backoff = 0.5
+            lock_checked = time.monotonic()
             while not self._stop.is_set():
                 try:
                     # A safety net: events stored by a plain recorder get sealed here.
@@ -176,6 +197,10 @@ class Relay:
                     backoff = 0.5
                     if published == 0:
                         self._stop.wait(self.settings.relay_idle_seconds)
+                    if time.monotonic() - lock_checked > LOCK_CHECK_SECONDS:
+                        # Still the leader? A lost lock connection ends the lead.
+                        lock_conn.execute("SELECT 1")
+                        lock_checked = time.monotonic()
                 except KafkaError as error:
                     log.warning("relay.broker_unavailable", error=repr(error), retry_in=backoff)
                     self._disconnect()
@@ -185,7 +210,6 @@ class Relay:
                         self.heartbeat(force=True)
                     except Exception as beat_error:  # the store may be down too
                         log.warning("relay.heartbeat_failed", error=repr(beat_error))
-            self._disconnect()
 
     def stop(self) -> None:
         self._stop.set()

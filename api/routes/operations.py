@@ -63,6 +63,14 @@ class PipelineCollector(Collector):
             lag.add_metric([name], values["lag"])
         yield position
         yield lag
+        failed = GaugeMetricFamily(
+            "tiaokuai_projection_failed",
+            "1 when a projection stopped on an event it cannot apply",
+            labels=["projection"],
+        )
+        for name, values in report["projections"].items():
+            failed.add_metric([name], 1.0 if values.get("status") == "failed" else 0.0)
+        yield failed
         if "consumer_lag" in report:
             group_lag = GaugeMetricFamily(
                 "tiaokuai_consumer_group_lag",
@@ -90,6 +98,13 @@ class PipelineCollector(Collector):
 @router.get(
     "/health",
     summary="Store, broker and workers",
+    description=(
+        "`status` is `ok`; `degraded` when the broker is unreachable (commands still "
+        "succeed); `failing` when a projection stopped on an event it cannot apply "
+        "(`failures` and that projection's `failure` name the event: position, type, "
+        "aggregate, error; its views stay behind it). Both answer 200: the API serves. "
+        "503 only when the store cannot be reached."
+    ),
     responses={503: {"description": "The store cannot be reached"}},
 )
 def health(system: SystemDep) -> JSONResponse:
@@ -100,7 +115,10 @@ def health(system: SystemDep) -> JSONResponse:
             {"status": "unavailable", "store": {"error": repr(error)}}, status_code=503
         )
     healthy = report.get("broker", {}).get("reachable", True)
-    report["status"] = "ok" if healthy else "degraded"
+    if report.get("failures"):
+        report["status"] = "failing"
+    else:
+        report["status"] = "ok" if healthy else "degraded"
     return JSONResponse(report)
 
 

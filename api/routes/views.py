@@ -33,7 +33,16 @@ After = Annotated[
 def _fresh(system: System, after: int | None, *projections: str) -> dict[str, Any]:
     """Read-your-writes: wait (bounded) until the view has applied position ``after``."""
     if system.settings.bus is None:
-        return {"position": system.catch_up(), "caught_up": True}
+        position = system.catch_up()
+        failed = sorted(set(projections) & set(system.projector.failures))
+        if failed and after is not None:
+            raise HTTPException(
+                503,
+                f"after: projection {failed[0]} stopped at an event it cannot apply "
+                "(see /health); this view stays behind it",
+                headers={"Retry-After": "1"},
+            )
+        return {"position": position, "caught_up": not failed}
     if after is None:
         return {"caught_up": True}
     caught_up = system.wait_for(after, projections, system.settings.read_wait_seconds)

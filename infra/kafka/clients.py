@@ -41,6 +41,10 @@ def group_consumer(settings: Settings, group_id: str, client_id: str) -> KafkaCo
         auto_offset_reset="earliest",
         allow_auto_create_topics=False,
         session_timeout_ms=settings.kafka_session_timeout_ms,
+        # kafka-python sends this as the group's rebalance timeout. At its default (5 min)
+        # a member killed with -9 during a rebalance stalled its whole group on Tansu
+        # until then (the soak); a poll's batch takes seconds, far below it.
+        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         heartbeat_interval_ms=max(500, settings.kafka_session_timeout_ms // 6),
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         max_poll_records=2000,

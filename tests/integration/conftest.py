@@ -220,6 +220,21 @@ class CliProcess:
         os.kill(process.pid, signal.SIGKILL)
         assert process.wait(timeout=10) == -signal.SIGKILL
 
+    def terminate(self, timeout: float = 30.0) -> tuple[int | None, float]:
+        """SIGTERM (how supervisors stop it); its exit code (None: killed) and seconds taken."""
+        process, self.process = self.process, None
+        assert process is not None, f"{self.label} is not running"
+        assert process.poll() is None, f"{self.label} died before SIGTERM:\n{self.log_tail()}"
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+            code = None
+        return code, time.monotonic() - started
+
     def stop(self, timeout: float = 20.0) -> int | None:
         """Ctrl-C (the CLI's clean stop), then SIGKILL; the exit code of the clean stop."""
         process, self.process = self.process, None
