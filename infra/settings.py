@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     log_json: bool | None = None
     store_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept")
     store_max_overflow: int = Field(default=10, ge=0, description="extra connections at peaks")
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long a resolved token is remembered; a revocation by another "
+        "process takes effect within this bound (0: look every token up)",
+    )
     read_wait_seconds: float = Field(
         default=5.0, description="how long GET /views?after= waits for the views"
     )
