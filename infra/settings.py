@@ -46,7 +46,13 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(default=6, ge=1)
     kafka_replication: int = Field(default=1, ge=1)
     kafka_session_timeout_ms: int = 6000
-    kafka_fetch_max_wait_ms: int = 10
+    kafka_fetch_max_wait_ms: int = Field(
+        default=40,
+        ge=1,
+        description="how long a consumer's fetch may wait for data. Tansu answers only when "
+        "the wait runs out, so it is the floor of view freshness there; each idle consumer "
+        "costs ~0.18 cores (with the broker's share) at 10 ms, ~0.09 at 25, ~0.05 at 50",
+    )
     relay_batch: int = Field(default=1000, ge=1)
     relay_idle_seconds: float = 0.02
     heartbeat_seconds: float = 2.0

@@ -447,6 +447,33 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
             remove=remove,
         )
 
+    def apply_consumed(
+        self,
+        envelopes: Sequence[EventEnvelope],
+        projection: Projection,
+        *,
+        offsets_statement: Any,
+        offsets: Sequence[tuple[Any, ...]],
+        lock: tuple[int, str] | None = None,
+    ) -> int:
+        """Apply consumed events and store the consumer's offsets in one transaction.
+
+        ``lock`` (two advisory lock keys, the second hashed) is taken first, inside the
+        transaction, and released by its commit: the view transactions of one
+        projection take turns. In pipeline mode the whole transaction is two round
+        trips: BEGIN, the lock and the prefetch; then the writes, the offsets and COMMIT.
+        """
+        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
+            c = conn.cursor()
+            if lock is not None:
+                c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
+            batch = _Batch(c, self.sql)
+            highest = apply_events(batch, envelopes, projection)
+            batch.flush()
+            if offsets:
+                c.executemany(offsets_statement, offsets)
+        return highest
+
 
 class LiveViewStore:
     """The ViewStore that queries read: each call sees the latest committed documents."""
