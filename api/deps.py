@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import structlog
@@ -17,7 +17,9 @@ from infra.tokens import Principal
 bearer = HTTPBearer(auto_error=False, description="A token from `tiaokuai token issue`")
 
 
-def get_system(request: Request) -> System:
+# The dependencies below are async although they do no I/O: FastAPI runs a sync
+# dependency in the thread pool, a hop that cost more than the dependency itself.
+async def get_system(request: Request) -> System:
     system: System = request.app.state.system
     return system
 
@@ -31,12 +33,13 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     # Async so that the principal bound here is in the context the endpoint's thread
-    # copies; the token lookup itself runs in the thread pool.
+    # copies; a token not in the cache is looked up in the thread pool.
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
-    principal = await run_in_threadpool(system.tokens.resolve, credentials.credentials)
+    token = credentials.credentials
+    principal = system.tokens.cached(token) or await run_in_threadpool(system.tokens.resolve, token)
     if principal is None:
         raise HTTPException(
             401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"}
@@ -51,10 +54,10 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require(*roles: Role) -> Callable[[Principal], Principal]:
+def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that admits only principals of the given roles (403 otherwise)."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             allowed = " or ".join(r.value for r in roles)
             raise HTTPException(403, f"this needs the {allowed} role")
@@ -69,7 +72,7 @@ Overseer = Annotated[Principal, Depends(require(Role.SECRETARIAT, Role.AUDITOR))
 """The secretariat or the auditor: the principals that read across every unit."""
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str | None,
         Header(description="The aggregate version the command expects (the GET's ETag)"),

@@ -163,7 +163,7 @@ def _build(settings: Settings, clock: Clock) -> System:
         view_recorder=recorder,
         views=LiveViewStore(recorder),
         projector=projector,
-        tokens=TokenStore(datastore),
+        tokens=TokenStore(datastore, cache_seconds=settings.token_cache_seconds),
         projections=projections,
         bus_state=bus_state,
     )

@@ -13,7 +13,13 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from eventsourcing.persistence import IntegrityError, Mapper, Notification, OperationalError
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    Mapper,
+    Notification,
+    OperationalError,
+)
 
 from infra.envelopes import envelope_from
 from infra.view_store import EventFailed, ViewRecorder
@@ -37,7 +43,7 @@ class InProcessProjector:
     def __init__(
         self,
         *,
-        recorder: object,
+        recorder: ApplicationRecorder,
         mapper: Mapper[UUID],
         views: ViewRecorder,
         projections: Sequence[Projection],
@@ -65,9 +71,7 @@ class InProcessProjector:
         return min((self.views.position(p.name) for p in self.healthy()), default=0)
 
     def _select(self, start: int) -> Sequence[Notification]:
-        select = self.store.select_notifications  # type: ignore[attr-defined]
-        result: Sequence[Notification] = select(start=start, limit=self.batch_size)
-        return result
+        return self.store.select_notifications(start=start, limit=self.batch_size)
 
     def catch_up(self) -> int:
         """Apply everything stored so far; return the position reached."""

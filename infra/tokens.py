@@ -2,12 +2,18 @@
 
 Tokens expire (90 days unless told otherwise) and can be revoked; an expired or revoked
 token is refused exactly like an unknown one.
+
+A resolved token is remembered for ``cache_seconds`` (``TIAOKUAI_TOKEN_CACHE_SECONDS``,
+5 s by default), so a request needs no database round trip to authenticate. The bound:
+a revocation by this process takes effect at once; one by another process (``tiaokuai
+token revoke``, another server) within ``cache_seconds``. Expiry is always exact.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +27,8 @@ from domain.actor import Actor, Role
 
 TABLE = "tiaokuai_tokens"
 DEFAULT_LIFETIME = timedelta(days=90)
+CACHE_LIMIT = 10_000
+"""Tokens remembered at most; past it the cache starts again empty (no unbounded growth)."""
 _COLUMNS = (
     "token_hash TEXT PRIMARY KEY, principal_id TEXT NOT NULL, role TEXT NOT NULL, "
     "unit TEXT, name TEXT NOT NULL, issued_at TEXT NOT NULL, revoked_at TEXT, expires_at TEXT"
@@ -48,8 +56,13 @@ def hash_token(token: str) -> str:
 class TokenStore:
     """Issues, resolves and revokes tokens in the event store's database."""
 
-    def __init__(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
+    def __init__(
+        self, datastore: SQLiteDatastore | PostgresDatastore, *, cache_seconds: float = 0.0
+    ) -> None:
         self.datastore = datastore
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        """token hash → (principal, monotonic time until which it may be answered)."""
         if isinstance(datastore, PostgresDatastore):
             table: Any = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(TABLE))
             self._create: list[Any] = [
@@ -61,8 +74,9 @@ class TokenStore:
                 "expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
             ).format(table)
             self._select: Any = SQL(
-                "SELECT principal_id, role, unit, name FROM {0} WHERE token_hash = %s "
-                "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > %s)"
+                "SELECT principal_id, role, unit, name, expires_at FROM {0} "
+                "WHERE token_hash = %s AND revoked_at IS NULL "
+                "AND (expires_at IS NULL OR expires_at > %s)"
             ).format(table)
             self._revoke: Any = SQL(
                 "UPDATE {0} SET revoked_at = %s WHERE principal_id = %s AND revoked_at IS NULL"
@@ -74,8 +88,9 @@ class TokenStore:
                 "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
             )
             self._select = (
-                f"SELECT principal_id, role, unit, name FROM {TABLE} WHERE token_hash = ? "
-                "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+                f"SELECT principal_id, role, unit, name, expires_at FROM {TABLE} "
+                "WHERE token_hash = ? AND revoked_at IS NULL "
+                "AND (expires_at IS NULL OR expires_at > ?)"
             )
             self._revoke = (
                 f"UPDATE {TABLE} SET revoked_at = ? WHERE principal_id = ? AND revoked_at IS NULL"
@@ -116,15 +131,39 @@ class TokenStore:
             )
         return principal, token
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token resolved less than ``cache_seconds`` ago; no I/O."""
+        entry = self._cache.get(hash_token(token))
+        if entry is not None and time.monotonic() < entry[1]:
+            return entry[0]
+        return None
+
     def resolve(self, token: str) -> Principal | None:
         """The principal of a valid token; None when unknown, revoked or expired."""
+        digest = hash_token(token)
+        entry = self._cache.get(digest)
+        if entry is not None and time.monotonic() < entry[1]:
+            return entry[0]
+        now = datetime.now(UTC)
         with self.datastore.transaction(commit=False) as c:
-            c.execute(self._select, (hash_token(token), datetime.now(UTC).isoformat()))
+            c.execute(self._select, (digest, now.isoformat()))
             row = c.fetchone()
         if row is None:
+            self._cache.pop(digest, None)
             return None
-        return Principal(row["principal_id"], Role(row["role"]), row["unit"], row["name"])
+        principal = Principal(row["principal_id"], Role(row["role"]), row["unit"], row["name"])
+        if self.cache_seconds > 0:
+            ttl = self.cache_seconds
+            if row["expires_at"]:
+                ttl = min(ttl, (datetime.fromisoformat(row["expires_at"]) - now).total_seconds())
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[digest] = (principal, time.monotonic() + ttl)
+        return principal
 
     def revoke(self, principal_id: str) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute(self._revoke, (datetime.now(UTC).isoformat(), principal_id))
+        for digest, (principal, _) in list(self._cache.items()):
+            if principal.principal_id == principal_id:
+                self._cache.pop(digest, None)

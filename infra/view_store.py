@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import psycopg
@@ -22,11 +22,10 @@ from projections.base import Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc
 
-_MISSING = object()
-
 
 class _Cursor(Protocol):
     def execute(self, *args: Any, **kwargs: Any) -> Any: ...
+    def executemany(self, *args: Any, **kwargs: Any) -> Any: ...
     def fetchall(self) -> Any: ...
     def fetchone(self) -> Any: ...
 
@@ -40,6 +39,11 @@ def _loads(raw: Any) -> Doc:
         return raw
     result: Doc = json.loads(raw)
     return result
+
+
+def _text(raw: Any) -> str:
+    """A stored document as JSON text (drivers may hand back text or parsed JSON)."""
+    return raw if isinstance(raw, str) else _dumps(raw)
 
 
 class ViewRecorder(Protocol):
@@ -57,28 +61,81 @@ class ViewRecorder(Protocol):
     ) -> None: ...
     def drop_prefix(self, prefix: str) -> None: ...
     def put_doc(self, view: str, key: str, doc: Doc) -> None: ...
+    def apply_consumed(
+        self,
+        envelopes: Sequence[EventEnvelope],
+        projection: Projection,
+        *,
+        offsets_statement: Any,
+        offsets: Sequence[tuple[Any, ...]],
+    ) -> int: ...
+
+
+Pair = tuple[str, str]
+"""A document's address: (view, key)."""
+
+_CHUNK = 1000
+"""Documents per bulk statement: bounded parameter lists, few round trips."""
+
+
+class _Sql:
+    """One SQL dialect: single-row statements (named parameters) and bulk operations."""
+
+    def __init__(
+        self,
+        *,
+        get: Any,
+        scan: Any,
+        upsert: Any,
+        reset: Any,
+        reset_tracking: Any,
+        drop_prefix: Any,
+        load: Callable[[_Cursor, Sequence[Pair]], Iterable[tuple[str, str, Any]]],
+        write: Callable[[_Cursor, Sequence[tuple[str, str, str]]], None],
+        remove: Callable[[_Cursor, Sequence[Pair]], None],
+    ) -> None:
+        self.get = get
+        self.scan = scan
+        self.upsert = upsert
+        self.reset = reset
+        self.reset_tracking = reset_tracking
+        self.drop_prefix = drop_prefix
+        self.load = load
+        self.write = write
+        self.remove = remove
 
 
 class _Batch:
-    """A ViewStore over one open transaction, writing back only what changed."""
+    """A ViewStore over one open transaction, writing back only what changed.
+
+    Documents are cached as JSON text: ``get`` parses a fresh copy (projections mutate
+    what they get), ``put`` serialises once, and the text is what ``flush`` writes.
+    ``prefetch`` loads many documents in one round trip; ``flush`` writes every changed
+    document with one upsert and one delete statement.
+    """
 
     def __init__(self, cursor: _Cursor, sql: _Sql) -> None:
         self.cursor = cursor
         self.sql = sql
-        self.cache: dict[tuple[str, str], Any] = {}
-        self.dirty: set[tuple[str, str]] = set()
+        self.cache: dict[Pair, str | None] = {}
+        self.dirty: set[Pair] = set()
+
+    def _load(self, pairs: Sequence[Pair]) -> None:
+        for start in range(0, len(pairs), _CHUNK):
+            chunk = pairs[start : start + _CHUNK]
+            found = {(v, k): _text(d) for v, k, d in self.sql.load(self.cursor, chunk)}
+            for pair in chunk:
+                self.cache[pair] = found.get(pair)
 
     def get(self, view: str, key: str) -> Doc | None:
-        cached = self.cache.get((view, key), _MISSING)
-        if cached is _MISSING:
-            self.cursor.execute(self.sql.get, (view, key))
-            row = self.cursor.fetchone()
-            cached = _loads(row["doc"]) if row else None
-            self.cache[(view, key)] = cached
-        return json.loads(_dumps(cached)) if cached is not None else None
+        pair = (view, key)
+        if pair not in self.cache:
+            self._load([pair])
+        text = self.cache[pair]
+        return _loads(text) if text is not None else None
 
     def put(self, view: str, key: str, doc: Doc) -> None:
-        self.cache[(view, key)] = json.loads(_dumps(doc))
+        self.cache[(view, key)] = _dumps(doc)
         self.dirty.add((view, key))
 
     def delete(self, view: str, key: str) -> None:
@@ -88,24 +145,27 @@ class _Batch:
     def scan(self, view: str, prefix: str = "") -> Iterator[tuple[str, Doc]]:
         raise NotImplementedError("projections never scan: one event does O(1) work")
 
-    def prefetch(self, view: str, keys: Sequence[str]) -> None:
-        """Load many documents of one view in one round trip."""
-        wanted = sorted({k for k in keys if (view, k) not in self.cache})
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            statement, params = self.sql.get_many(view, chunk)
-            self.cursor.execute(statement, params)
-            found = {row["key"]: _loads(row["doc"]) for row in self.cursor.fetchall()}
-            for key in chunk:
-                self.cache[(view, key)] = found.get(key)
+    def prefetch(self, pairs: Iterable[Pair]) -> None:
+        """Load every listed document not cached yet, in one round trip per chunk."""
+        wanted = sorted({pair for pair in pairs if pair not in self.cache})
+        if wanted:
+            self._load(wanted)
 
     def flush(self) -> None:
+        # Sorted, so concurrent writers of one view lock its rows in the same order.
+        upserts: list[tuple[str, str, str]] = []
+        deletes: list[Pair] = []
         for view, key in sorted(self.dirty):
-            doc = self.cache[(view, key)]
-            if doc is None:
-                self.cursor.execute(self.sql.delete, (view, key))
+            text = self.cache[(view, key)]
+            if text is None:
+                deletes.append((view, key))
             else:
-                self.cursor.execute(self.sql.upsert, (view, key, _dumps(doc)))
+                upserts.append((view, key, text))
+        for start in range(0, len(upserts), _CHUNK):
+            self.sql.write(self.cursor, upserts[start : start + _CHUNK])
+        for start in range(0, len(deletes), _CHUNK):
+            self.sql.remove(self.cursor, deletes[start : start + _CHUNK])
+        self.dirty.clear()
 
 
 class PrefixedStore:
@@ -127,57 +187,8 @@ class PrefixedStore:
     def scan(self, view: str, prefix: str = "") -> Iterator[tuple[str, Doc]]:
         raise NotImplementedError("projections never scan: one event does O(1) work")
 
-    def prefetch(self, view: str, keys: Sequence[str]) -> None:
-        self.inner.prefetch(self.prefix + view, keys)
-
-
-class _Sql:
-    def __init__(
-        self,
-        *,
-        get: Any,
-        get_many: Callable[[str, list[str]], tuple[Any, Any]],
-        upsert: Any,
-        delete: Any,
-        scan: Any,
-        reset: Any,
-    ) -> None:
-        self.get = get
-        self.get_many = get_many
-        self.upsert = upsert
-        self.delete = delete
-        self.scan = scan
-        self.reset = reset
-
-
-class _ScratchMixin:
-    """Rebuilds into prefixed view names, and plain documents for operations data."""
-
-    datastore: Any
-    sql: _Sql
-    drop_prefix_sql: Any
-
-    def apply_scratch(
-        self, envelopes: Sequence[EventEnvelope], projections: Sequence[Projection], prefix: str
-    ) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            batch = _Batch(c, self.sql)
-            store = PrefixedStore(batch, prefix)
-            for projection in projections:
-                apply_events(store, envelopes, projection)
-            batch.flush()
-
-    def drop_prefix(self, prefix: str) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self.drop_prefix_sql, {"prefix": prefix})
-
-    def put_doc(self, view: str, key: str, doc: Doc) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self.sql.upsert, (view, key, _dumps(doc)))
-
-    def put_doc_raw(self, view: str, key: str, doc: Doc) -> None:
-        """Overwrite one document in place (tests use it to simulate a corrupted row)."""
-        self.put_doc(view, key, doc)
+    def prefetch(self, pairs: Iterable[Pair]) -> None:
+        self.inner.prefetch((self.prefix + view, key) for view, key in pairs)
 
 
 class ProjectionGap(Exception):
@@ -218,6 +229,15 @@ def applied_view(projection: str) -> str:
     return f"applied:{projection}"
 
 
+def reads_of(envelopes: Sequence[EventEnvelope], projection: Projection) -> list[Pair]:
+    """The documents applying ``envelopes`` will read that are known in advance."""
+    seen_view = applied_view(projection.name)
+    pairs = [(seen_view, e.aggregate_id) for e in envelopes]
+    for envelope in envelopes:
+        pairs.extend(projection.reads(envelope))
+    return pairs
+
+
 def apply_events(
     batch: _Batch | PrefixedStore, envelopes: Sequence[EventEnvelope], projection: Projection
 ) -> int:
@@ -227,7 +247,7 @@ def apply_events(
     (a redelivery, or the relay publishing twice after a crash) and changes nothing.
     """
     seen_view = applied_view(projection.name)
-    batch.prefetch(seen_view, [e.aggregate_id for e in envelopes])
+    batch.prefetch(reads_of(envelopes, projection))
     highest = 0
     for envelope in envelopes:
         seen = batch.get(seen_view, envelope.aggregate_id)
@@ -250,26 +270,98 @@ def apply_events(
     return highest
 
 
-def _apply(
-    cursor: _Cursor,
-    sql: _Sql,
-    envelopes: Sequence[EventEnvelope],
-    projections: Sequence[Projection],
-    tracked: Any,
-    insert_tracking: Any,
-) -> None:
-    batch = _Batch(cursor, sql)
-    for projection in projections:
-        start = tracked(projection.name, cursor) or 0
-        fresh = [e for e in envelopes if e.position > start]
-        if not fresh:
-            continue
-        apply_events(batch, fresh, projection)
-        insert_tracking(cursor, Tracking(projection.name, fresh[-1].position))
-    batch.flush()
+class _ViewsMixin:
+    """What both dialects' view recorders do alike; only their ``sql`` differs.
+
+    Mixed in before the eventsourcing tracking recorder, whose tracking methods it uses.
+    """
+
+    datastore: Any
+    sql: _Sql
+    max_tracking_id: Callable[[str], int | None]
+    _max_tracking_id: Callable[[str, Any], int | None]
+    _insert_tracking: Callable[[Any, Tracking], None]
+
+    def position(self, projection: str) -> int:
+        return self.max_tracking_id(projection) or 0
+
+    def apply(self, envelopes: Sequence[EventEnvelope], projections: Sequence[Projection]) -> None:
+        """Apply a batch to every projection and advance their tracking, in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            batch = _Batch(c, self.sql)
+            work: list[tuple[Projection, list[EventEnvelope]]] = []
+            for projection in projections:
+                start = self._max_tracking_id(projection.name, c) or 0
+                fresh = [e for e in envelopes if e.position > start]
+                if fresh:
+                    work.append((projection, fresh))
+            # Every projection's documents in one round trip, before any is applied.
+            batch.prefetch(pair for p, fresh in work for pair in reads_of(fresh, p))
+            for projection, fresh in work:
+                apply_events(batch, fresh, projection)
+                self._insert_tracking(c, Tracking(projection.name, fresh[-1].position))
+            batch.flush()
+
+    def apply_consumed(
+        self,
+        envelopes: Sequence[EventEnvelope],
+        projection: Projection,
+        *,
+        offsets_statement: Any,
+        offsets: Sequence[tuple[Any, ...]],
+    ) -> int:
+        """Apply consumed events and store the consumer's offsets in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            batch = _Batch(c, self.sql)
+            highest = apply_events(batch, envelopes, projection)
+            batch.flush()
+            if offsets:
+                c.executemany(offsets_statement, offsets)
+        return highest
+
+    def read_get(self, view: str, key: str) -> Doc | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql.get, {"view": view, "key": key})
+            row = c.fetchone()
+            return _loads(row["doc"]) if row else None
+
+    def read_scan(self, view: str, prefix: str) -> list[tuple[str, Doc]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql.scan, {"view": view, "prefix": prefix})
+            return [(row["key"], _loads(row["doc"])) for row in c.fetchall()]
+
+    def reset(self, projection: Projection) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for view in (*projection.views, applied_view(projection.name)):
+                c.execute(self.sql.reset, {"view": view})
+            c.execute(self.sql.reset_tracking, {"name": projection.name})
+
+    # ------------------------------------------------- rebuilds and plain documents
+    def apply_scratch(
+        self, envelopes: Sequence[EventEnvelope], projections: Sequence[Projection], prefix: str
+    ) -> None:
+        """Apply to prefixed view names (a scratch area beside the live views)."""
+        with self.datastore.transaction(commit=True) as c:
+            batch = _Batch(c, self.sql)
+            store = PrefixedStore(batch, prefix)
+            for projection in projections:
+                apply_events(store, envelopes, projection)
+            batch.flush()
+
+    def drop_prefix(self, prefix: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self.sql.drop_prefix, {"prefix": prefix})
+
+    def put_doc(self, view: str, key: str, doc: Doc) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self.sql.upsert, {"view": view, "key": key, "doc": _dumps(doc)})
+
+    def put_doc_raw(self, view: str, key: str, doc: Doc) -> None:
+        """Overwrite one document in place (tests use it to simulate a corrupted row)."""
+        self.put_doc(view, key, doc)
 
 
-class SQLiteViewRecorder(_ScratchMixin, SQLiteTrackingRecorder):
+class SQLiteViewRecorder(_ViewsMixin, SQLiteTrackingRecorder):
     """View documents in the SQLite file of the embedded default."""
 
     table = "tiaokuai_views"
@@ -278,25 +370,40 @@ class SQLiteViewRecorder(_ScratchMixin, SQLiteTrackingRecorder):
         super().__init__(datastore)
         t = self.table
 
-        def get_many(view: str, keys: list[str]) -> tuple[str, list[str]]:
-            marks = ", ".join("?" * len(keys))
-            return f"SELECT key, doc FROM {t} WHERE view = ? AND key IN ({marks})", [view, *keys]
+        def load(c: _Cursor, pairs: Sequence[Pair]) -> Iterable[tuple[str, str, Any]]:
+            marks = ", ".join(["(?, ?)"] * len(pairs))
+            c.execute(
+                f"SELECT view, key, doc FROM {t} WHERE (view, key) IN (VALUES {marks})",
+                [part for pair in pairs for part in pair],
+            )
+            return [(row["view"], row["key"], row["doc"]) for row in c.fetchall()]
+
+        upsert = (
+            f"INSERT INTO {t} (view, key, doc) VALUES (:view, :key, :doc) "
+            "ON CONFLICT (view, key) DO UPDATE SET doc = excluded.doc"
+        )
+
+        def write(c: _Cursor, rows: Sequence[tuple[str, str, str]]) -> None:
+            # In-process: executemany costs no round trips.
+            c.executemany(upsert, [{"view": v, "key": k, "doc": d} for v, k, d in rows])
+
+        def remove(c: _Cursor, pairs: Sequence[Pair]) -> None:
+            c.executemany(f"DELETE FROM {t} WHERE view = ? AND key = ?", pairs)
 
         self.sql = _Sql(
-            get=f"SELECT doc FROM {t} WHERE view = ? AND key = ?",
-            get_many=get_many,
-            upsert=(
-                f"INSERT INTO {t} (view, key, doc) VALUES (?, ?, ?) "
-                "ON CONFLICT (view, key) DO UPDATE SET doc = excluded.doc"
-            ),
-            delete=f"DELETE FROM {t} WHERE view = ? AND key = ?",
+            get=f"SELECT doc FROM {t} WHERE view = :view AND key = :key",
             scan=(
-                f"SELECT key, doc FROM {t} WHERE view = ? AND substr(key, 1, length(?)) = ? "
-                "ORDER BY key"
+                f"SELECT key, doc FROM {t} WHERE view = :view "
+                "AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key"
             ),
-            reset=f"DELETE FROM {t} WHERE view = ?",
+            upsert=upsert,
+            reset=f"DELETE FROM {t} WHERE view = :view",
+            reset_tracking="DELETE FROM tracking WHERE application_name = :name",
+            drop_prefix=f"DELETE FROM {t} WHERE substr(view, 1, length(:prefix)) = :prefix",
+            load=load,
+            write=write,
+            remove=remove,
         )
-        self.drop_prefix_sql = f"DELETE FROM {t} WHERE substr(view, 1, length(:prefix)) = :prefix"
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -306,34 +413,8 @@ class SQLiteViewRecorder(_ScratchMixin, SQLiteTrackingRecorder):
             "PRIMARY KEY (view, key)) WITHOUT ROWID",
         ]
 
-    def position(self, projection: str) -> int:
-        return self.max_tracking_id(projection) or 0
 
-    def apply(self, envelopes: Sequence[EventEnvelope], projections: Sequence[Projection]) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            _apply(
-                c, self.sql, envelopes, projections, self._max_tracking_id, self._insert_tracking
-            )
-
-    def read_get(self, view: str, key: str) -> Doc | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql.get, (view, key))
-            row = c.fetchone()
-            return _loads(row["doc"]) if row else None
-
-    def read_scan(self, view: str, prefix: str) -> list[tuple[str, Doc]]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql.scan, (view, prefix, prefix))
-            return [(row["key"], _loads(row["doc"])) for row in c.fetchall()]
-
-    def reset(self, projection: Projection) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            for view in (*projection.views, applied_view(projection.name)):
-                c.execute(self.sql.reset, (view,))
-            c.execute("DELETE FROM tracking WHERE application_name = ?", (projection.name,))
-
-
-class PostgresViewRecorder(_ScratchMixin, PostgresTrackingRecorder):
+class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
     """View documents (jsonb) in the PostgreSQL database of the events."""
 
     table = "tiaokuai_views"
@@ -349,41 +430,58 @@ class PostgresViewRecorder(_ScratchMixin, PostgresTrackingRecorder):
                 "PRIMARY KEY (view, key))"
             ).format(schema, table)
         )
-        get_many_sql = SQL("SELECT key, doc FROM {0}.{1} WHERE view = %s AND key = ANY(%s)").format(
-            schema, table
-        )
+        # Bulk statements take arrays, so a batch is one statement whatever its size.
+        # The documents travel as text both ways: psycopg then neither parses jsonb
+        # into Python nor adapts dicts, and the batch keeps text anyway.
+        load_sql = SQL(
+            "SELECT t.view, t.key, t.doc::text AS doc "
+            "FROM unnest(%b::text[], %b::text[]) AS u(view, key) "
+            "JOIN {0}.{1} t ON t.view = u.view AND t.key = u.key"
+        ).format(schema, table)
+        write_sql = SQL(
+            "INSERT INTO {0}.{1} (view, key, doc) "
+            "SELECT u.view, u.key, u.doc::jsonb "
+            "FROM unnest(%b::text[], %b::text[], %b::text[]) AS u(view, key, doc) "
+            "ON CONFLICT (view, key) DO UPDATE SET doc = excluded.doc"
+        ).format(schema, table)
+        remove_sql = SQL(
+            "DELETE FROM {0}.{1} t USING unnest(%b::text[], %b::text[]) AS u(view, key) "
+            "WHERE t.view = u.view AND t.key = u.key"
+        ).format(schema, table)
 
-        def get_many(view: str, keys: list[str]) -> tuple[Any, tuple[str, list[str]]]:
-            return get_many_sql, (view, keys)
+        def load(c: _Cursor, pairs: Sequence[Pair]) -> Iterable[tuple[str, str, Any]]:
+            c.execute(load_sql, ([v for v, _ in pairs], [k for _, k in pairs]))
+            return [(row["view"], row["key"], row["doc"]) for row in c.fetchall()]
+
+        def write(c: _Cursor, rows: Sequence[tuple[str, str, str]]) -> None:
+            c.execute(write_sql, ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]))
+
+        def remove(c: _Cursor, pairs: Sequence[Pair]) -> None:
+            c.execute(remove_sql, ([v for v, _ in pairs], [k for _, k in pairs]))
 
         self.sql = _Sql(
-            get=SQL("SELECT doc FROM {0}.{1} WHERE view = %s AND key = %s").format(schema, table),
-            get_many=get_many,
+            get=SQL("SELECT doc FROM {0}.{1} WHERE view = %(view)s AND key = %(key)s").format(
+                schema, table
+            ),
+            scan=SQL(
+                "SELECT key, doc FROM {0}.{1} WHERE view = %(view)s "
+                "AND starts_with(key, %(prefix)s) ORDER BY key"
+            ).format(schema, table),
             upsert=SQL(
-                "INSERT INTO {0}.{1} (view, key, doc) VALUES (%s, %s, %s::jsonb) "
+                "INSERT INTO {0}.{1} (view, key, doc) VALUES (%(view)s, %(key)s, %(doc)s::jsonb) "
                 "ON CONFLICT (view, key) DO UPDATE SET doc = excluded.doc"
             ).format(schema, table),
-            delete=SQL("DELETE FROM {0}.{1} WHERE view = %s AND key = %s").format(schema, table),
-            scan=SQL(
-                "SELECT key, doc FROM {0}.{1} WHERE view = %s AND starts_with(key, %s) ORDER BY key"
-            ).format(schema, table),
-            reset=SQL("DELETE FROM {0}.{1} WHERE view = %s").format(schema, table),
+            reset=SQL("DELETE FROM {0}.{1} WHERE view = %(view)s").format(schema, table),
+            reset_tracking=SQL("DELETE FROM {0}.{1} WHERE application_name = %(name)s").format(
+                schema, Identifier(self.tracking_table_name)
+            ),
+            drop_prefix=SQL("DELETE FROM {0}.{1} WHERE starts_with(view, %(prefix)s)").format(
+                schema, table
+            ),
+            load=load,
+            write=write,
+            remove=remove,
         )
-        self.drop_prefix_sql = SQL(
-            "DELETE FROM {0}.{1} WHERE starts_with(view, %(prefix)s)"
-        ).format(schema, table)
-        self.reset_tracking = SQL("DELETE FROM {0}.{1} WHERE application_name = %s").format(
-            schema, Identifier(self.tracking_table_name)
-        )
-
-    def position(self, projection: str) -> int:
-        return self.max_tracking_id(projection) or 0
-
-    def apply(self, envelopes: Sequence[EventEnvelope], projections: Sequence[Projection]) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            _apply(
-                c, self.sql, envelopes, projections, self._max_tracking_id, self._insert_tracking
-            )
 
     def apply_consumed(
         self,
@@ -392,32 +490,25 @@ class PostgresViewRecorder(_ScratchMixin, PostgresTrackingRecorder):
         *,
         offsets_statement: Any,
         offsets: Sequence[tuple[Any, ...]],
+        lock: tuple[int, str] | None = None,
     ) -> int:
-        """Apply consumed events and store the consumer's offsets in one transaction."""
-        with self.datastore.transaction(commit=True) as c:
+        """Apply consumed events and store the consumer's offsets in one transaction.
+
+        ``lock`` (two advisory lock keys, the second hashed) is taken first, inside the
+        transaction, and released by its commit: the view transactions of one
+        projection take turns. In pipeline mode the whole transaction is two round
+        trips: BEGIN, the lock and the prefetch; then the writes, the offsets and COMMIT.
+        """
+        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
+            c = conn.cursor()
+            if lock is not None:
+                c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
             batch = _Batch(c, self.sql)
             highest = apply_events(batch, envelopes, projection)
             batch.flush()
-            for row in offsets:
-                c.execute(offsets_statement, row)
+            if offsets:
+                c.executemany(offsets_statement, offsets)
         return highest
-
-    def read_get(self, view: str, key: str) -> Doc | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql.get, (view, key))
-            row = c.fetchone()
-            return _loads(row["doc"]) if row else None
-
-    def read_scan(self, view: str, prefix: str) -> list[tuple[str, Doc]]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql.scan, (view, prefix))
-            return [(row["key"], _loads(row["doc"])) for row in c.fetchall()]
-
-    def reset(self, projection: Projection) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            for view in (*projection.views, applied_view(projection.name)):
-                c.execute(self.sql.reset, (view,))
-            c.execute(self.reset_tracking, (projection.name,))
 
 
 class LiveViewStore:

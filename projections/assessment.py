@@ -8,13 +8,20 @@ moves the task between cells.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from projections.base import Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
-from projections.tasks import is_still_overdue, is_verified, is_verified_on_time, step_task
+from projections.tasks import (
+    is_still_overdue,
+    is_verified,
+    is_verified_on_time,
+    step_task,
+    task_reads,
+)
 from projections.timeutil import DEFAULT_TZ, local_date
 
 TASKS_VIEW = "assessment_tasks"
@@ -70,6 +77,9 @@ class AssessmentProjection(Projection):
             return None
         year = local_date(task["deadline"], self.tz).year
         return f"{year}/{task['lead_unit']}", bucket_of(task), float(task["weight"])
+
+    def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
+        return task_reads(TASKS_VIEW, event)
 
     def apply(self, event: EventEnvelope, store: ViewStore) -> None:
         step = step_task(store, TASKS_VIEW, event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import ClassVar
 
 from projections.envelope import EventEnvelope
@@ -22,3 +23,12 @@ class Projection(ABC):
 
     @abstractmethod
     def apply(self, event: EventEnvelope, store: ViewStore) -> None: ...
+
+    def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
+        """The (view, key) documents ``apply`` will get for ``event``, known beforehand.
+
+        A store may load them for a whole batch of events in one round trip. A document
+        left out is still read when ``apply`` asks for it, so a short list costs only
+        speed, never correctness.
+        """
+        return ()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from projections.base import Projection
@@ -26,6 +27,11 @@ class CoverageProjection(Projection):
 
     name: ClassVar[str] = "coverage"
     views: ClassVar[tuple[str, ...]] = (COMMITTEES_VIEW,)
+
+    def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
+        if event.aggregate_type == COMMITTEE_AGGREGATE and event.type != "CommitteeEstablished":
+            return [(COMMITTEES_VIEW, event.aggregate_id)]
+        return ()
 
     def apply(self, event: EventEnvelope, store: ViewStore) -> None:
         if event.aggregate_type != COMMITTEE_AGGREGATE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from projections.base import Projection
@@ -21,6 +22,11 @@ class UnitDirectoryProjection(Projection):
 
     name: ClassVar[str] = "directory"
     views: ClassVar[tuple[str, ...]] = (UNITS_VIEW, IDS_VIEW)
+
+    def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
+        if event.aggregate_type == UNIT_AGGREGATE and event.type == "UnitRenamed":
+            return [(IDS_VIEW, event.aggregate_id)]
+        return ()
 
     def apply(self, event: EventEnvelope, store: ViewStore) -> None:
         if event.aggregate_type != UNIT_AGGREGATE:

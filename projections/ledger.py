@@ -9,7 +9,7 @@ can say which person stood behind the lead unit at any time.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -130,6 +130,13 @@ class LedgerProjection(Projection):
 
     name: ClassVar[str] = "ledger"
     views: ClassVar[tuple[str, ...]] = (TASKS_VIEW, CHAINS_VIEW, PERSONS_VIEW)
+
+    def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
+        if is_task_event(event):
+            return [(TASKS_VIEW, event.aggregate_id)]
+        if event.aggregate_type == CHAIN_AGGREGATE and event.type != "ChainEstablished":
+            return [(CHAINS_VIEW, event.aggregate_id)]
+        return ()
 
     def apply(self, event: EventEnvelope, store: ViewStore) -> None:
         if is_task_event(event):

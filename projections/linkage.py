@@ -7,12 +7,19 @@ contribution before the event is subtracted and its contribution after is added.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from projections.base import Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
-from projections.tasks import is_still_overdue, is_verified, is_verified_on_time, step_task
+from projections.tasks import (
+    is_still_overdue,
+    is_verified,
+    is_verified_on_time,
+    step_task,
+    task_reads,
+)
 
 TASKS_VIEW = "linkage_tasks"
 """This projection's own folded copy of every task."""
@@ -43,6 +50,9 @@ class LinkageProjection(Projection):
 
     name: ClassVar[str] = "linkage"
     views: ClassVar[tuple[str, ...]] = (TASKS_VIEW, CELLS_VIEW)
+
+    def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
+        return task_reads(TASKS_VIEW, event)
 
     def apply(self, event: EventEnvelope, store: ViewStore) -> None:
         step = step_task(store, TASKS_VIEW, event)

@@ -8,7 +8,6 @@ documents and each can be rebuilt on its own.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
@@ -16,7 +15,7 @@ from typing import Any, ClassVar
 from domain.tasks import Capacity, TaskState
 from projections.base import Projection
 from projections.envelope import EventEnvelope
-from projections.store import Doc, ViewStore
+from projections.store import Doc, ViewStore, copy_plain
 from projections.timeutil import iso, normalize, parse_instant
 
 TASK_AGGREGATE = "SupervisedTask"
@@ -101,7 +100,7 @@ def fold_task(doc: Doc | None, event: EventEnvelope) -> Doc | None:
         return _issued(event)
     if doc is None:
         return None
-    task = copy.deepcopy(doc)
+    task: Doc = copy_plain(doc)
     data = event.data
     at = iso(event.at)
     kind = event.type
@@ -166,6 +165,11 @@ def fold_task(doc: Doc | None, event: EventEnvelope) -> Doc | None:
     return task
 
 
+def task_reads(view: str, event: EventEnvelope) -> list[tuple[str, str]]:
+    """What ``step_task`` reads for ``event``: the task's copy in ``view``, if a task event."""
+    return [(view, event.aggregate_id)] if is_task_event(event) else []
+
+
 def step_task(
     store: ViewStore, view: str, event: EventEnvelope
 ) -> tuple[Doc | None, Doc | None] | None:
@@ -228,6 +232,9 @@ class TaskListProjection(Projection):
 
     name: ClassVar[str] = "tasks"
     views: ClassVar[tuple[str, ...]] = (TASKS_VIEW,)
+
+    def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
+        return task_reads(TASKS_VIEW, event)
 
     def apply(self, event: EventEnvelope, store: ViewStore) -> None:
         step_task(store, TASKS_VIEW, event)

@@ -7,6 +7,7 @@ event touches; chain links and supervised committees are kept per unit.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from projections.tasks import (
     is_verified,
     is_verified_on_time,
     step_task,
+    task_reads,
     task_units,
 )
 from projections.timeutil import days_between, iso, normalize, parse_instant
@@ -83,6 +85,11 @@ class UnitViewProjection(Projection):
         LINKS_VIEW,
         COMMITTEES_VIEW,
     )
+
+    def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
+        if event.aggregate_type == CHAIN_AGGREGATE and event.type != "ChainEstablished":
+            return [(CHAINS_VIEW, event.aggregate_id)]
+        return task_reads(TASKS_VIEW, event)
 
     def apply(self, event: EventEnvelope, store: ViewStore) -> None:
         step = step_task(store, TASKS_VIEW, event)

@@ -97,8 +97,13 @@ class ProjectionWorker:
         self.applied = 0
         self.failure: dict[str, Any] | None = None
         """The poison event that stopped this projection (position, type, aggregate, error)."""
+        self._offsets_statement = self.state.store_offsets_statement()
 
     # ------------------------------------------------------------ view lock
+    @property
+    def _view_lock_key(self) -> tuple[int, str]:
+        return (VIEW_LOCK_KEY, f"{self.schema}:{self.projection.name}")
+
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         """Hold this projection's view lock (PostgreSQL) while applying and committing.
@@ -114,7 +119,7 @@ class ProjectionWorker:
         if self._lock_conn is None or self._lock_conn.closed:
             assert self.settings.store is not None
             self._lock_conn = psycopg.connect(self.settings.store, autocommit=True)
-        key = (VIEW_LOCK_KEY, f"{self.schema}:{self.projection.name}")
+        key = self._view_lock_key
         self._lock_conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", key)
         try:
             yield
@@ -227,13 +232,15 @@ class ProjectionWorker:
         if not offsets:
             return 0
         try:
-            with self.exclusive():  # see exclusive(): one view transaction at a time
-                self.views.apply_consumed(
-                    envelopes,
-                    self.projection,
-                    offsets_statement=self.state.store_offsets_statement(),
-                    offsets=offsets,
-                )
+            # The view lock of exclusive(), taken inside the view transaction (no extra
+            # connection or round trips): one view transaction at a time.
+            self.views.apply_consumed(
+                envelopes,
+                self.projection,
+                offsets_statement=self._offsets_statement,
+                offsets=offsets,
+                lock=self._view_lock_key,
+            )
         except ProjectionGap as error:
             # The topic misses events the store has: the broker lost its log and the relay
             # has not started the new epoch yet (it checks the topic every few seconds).

@@ -68,6 +68,8 @@ class Relay:
         self._producer: KafkaProducer | None = None
         self._reader: KafkaConsumer | None = None
         self._checked_at: float | None = None
+        self._state: RelayState | None = None
+        """The relay's row, read once: behind the leader lock this process is its only writer."""
         self._stop = threading.Event()
         self._last_beat = 0.0
 
@@ -102,14 +104,26 @@ class Relay:
                 acknowledged=state.published,
             )
             state = self.state.new_epoch(self.name)
+            self._state = state
         self._checked_at = time.monotonic()
         return state
 
     # -------------------------------------------------------------- work
     def publish_batch(self) -> int:
         """Publish the next batch after the relay's position; return how many."""
+        try:
+            return self._publish_batch()
+        except BaseException:
+            # Whether the last advance committed is unknown: read the row again next time
+            # (at worst the batch is republished, and consumers drop the duplicates).
+            self._state = None
+            raise
+
+    def _publish_batch(self) -> int:
         self._connect()
-        state = self.state.relay_state(self.name)
+        if self._state is None:
+            self._state = self.state.relay_state(self.name)
+        state = self._state
         # Re-checked now and then: a broker that restarted empty may accept sends again
         # before anything fails, and only the offsets show that its log is gone.
         if self._checked_at is None or time.monotonic() - self._checked_at > TOPIC_CHECK_SECONDS:
@@ -138,12 +152,13 @@ class Relay:
         self.state.advance_relay(
             position=last, published=len(notifications), epoch=state.epoch, name=self.name
         )
+        self._state = RelayState(last, state.epoch, state.published + len(notifications))
         return len(notifications)
 
     def heartbeat(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last_beat >= self.settings.heartbeat_seconds:
-            state = self.state.relay_state(self.name)
+            state = self._state or self.state.relay_state(self.name)
             self.state.heartbeat(
                 self.name,
                 "relay",
@@ -185,6 +200,9 @@ class Relay:
                 self._stop.wait(1.0)
             if self._stop.is_set():
                 return
+            # Another relay may have led while this one stood by or was cut off: the
+            # row is read afresh under the lock, never carried over from a former lead.
+            self._state = None
             log.info("relay.started", topic=self.settings.kafka_topic)
             backoff = 0.5
             lock_checked = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -60,6 +61,9 @@ def offsets_reader(settings: Settings) -> KafkaConsumer:
         allow_auto_create_topics=False,
         request_timeout_ms=5000,
         client_id="tiaokuai-offsets",
+        # end_offsets reads each partition's last record batch: all of it in one poll.
+        max_poll_records=100_000,
+        fetch_max_wait_ms=10,
     )
 
 
@@ -113,4 +117,35 @@ def end_offsets(reader: KafkaConsumer, topic: str) -> dict[int, int]:
         # fewer partitions (a fresh broker auto-creating it). That is a broker-side state
         # the relay retries on with fresh clients, not a crash of the relay.
         raise KafkaError(f"end offsets: the broker does not know partition {error}") from error
-    return {tp.partition: offset for tp, offset in result.items()}
+    return {tp.partition: offset for tp, offset in _past_last_record(reader, result).items()}
+
+
+def _past_last_record(
+    reader: KafkaConsumer, ends: dict[Any, int], timeout: float = 3.0
+) -> dict[Any, int]:
+    """The offset after each partition's last record, from the reported end offsets.
+
+    Tansu 0.6 answers ListOffsets (latest) with the base offset of the partition's last
+    record batch plus one, not the offset after its last record: five records in one
+    batch at offsets 1-5 give 2. The relay then saw fewer messages than it had
+    acknowledged and started a new epoch for nothing. Reading from the reported end - 1
+    returns that last batch at once (there is data there, so the broker does not make
+    the fetch wait), and its last record gives the true end. On Apache Kafka this reads
+    one record and changes nothing. A partition that returns nothing in time keeps the
+    reported end.
+    """
+    probe = {tp: end for tp, end in ends.items() if end > 0}
+    result = dict(ends)
+    if not probe:
+        return result
+    reader.assign(list(probe))
+    for tp, end in probe.items():
+        reader.seek(tp, end - 1)
+    pending = set(probe)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for tp, records in reader.poll(timeout_ms=200).items():
+            if records:
+                result[tp] = max(result[tp], records[-1].offset + 1)
+                pending.discard(tp)
+    return result
