@@ -67,6 +67,8 @@ class TiaokuaiApplication(Application[UUID]):
         super().__init__(env)
         self.clock: Clock = clock or SystemClock()
         self.saved_listeners: list[Callable[[int], None]] = []
+        # Called with a person id once its key is gone (the token cache forgets a liaison).
+        self.erased_listeners: list[Callable[[str], None]] = []
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -483,6 +485,8 @@ class TiaokuaiApplication(Application[UUID]):
             self.persons.erase(person_id, at=self.now())
             raise InvalidState(f"person {person_id} was erased already") from None
         self.persons.erase(person_id, at=erasure.erased_at)
+        for listener in self.erased_listeners:
+            listener(person_id)
         return written
 
     # --------------------------------------------------------------- chains

@@ -167,6 +167,7 @@ def _build(settings: Settings, clock: Clock) -> System:
         projections=projections,
         bus_state=bus_state,
     )
+    app.erased_listeners.append(system.tokens.forget)
     if settings.bus is None:
         # No bus: the views run in this process and every write catches them up
         # before it returns (read-your-writes for the caller).

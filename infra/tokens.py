@@ -164,6 +164,10 @@ class TokenStore:
     def revoke(self, principal_id: str) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute(self._revoke, (datetime.now(UTC).isoformat(), principal_id))
+        self.forget(principal_id)
+
+    def forget(self, principal_id: str) -> None:
+        """Drop this process's cached resolutions of a principal (revoked, or erased)."""
         for digest, (principal, _) in list(self._cache.items()):
             if principal.principal_id == principal_id:
                 self._cache.pop(digest, None)
