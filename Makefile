@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= $(or $(TIAOKUAI_DATA_DIR),var)
 
-.PHONY: run test lint typecheck unit integration bench clean install
+.PHONY: run test lint typecheck unit integration bench bench-audit clean install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ integration: $(STAMP)
 ## make bench — pipeline, raw ceilings, API and freshness figures (docs/performance.md)
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline $(BENCH_ARGS)
+
+## make bench-audit — replay vs raw read, replay memory, state?at= latency, sealing cost (issue 4)
+bench-audit: $(STAMP)
+	$(BIN)/python -m bench.audit $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
