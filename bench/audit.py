@@ -864,6 +864,14 @@ def report(summary: dict[str, Any]) -> None:
         f"{verdict(ratio['replay_vs_select'] >= 0.25)}); to read+decode: "
         f"x{ratio['replay_vs_select_decode']:.3f}"
     )
+    other = rep.get("large_other_batch")
+    if other:
+        share = other["events_per_s"] / raw["select"]["events_per_s"]
+        print(
+            f"  with {other['batch']:,} events per transaction: {other['events_per_s']:,.0f} ev/s "
+            f"(CPU {other['cpu_s']:.1f} s), x{share:.3f} of the raw read, peak RSS "
+            f"{other['peak_rss_mib']:.1f} MiB"
+        )
     rs = rep["small"]
     print(
         f"replay peak RSS: {rs['events']:,} events {rs['peak_rss_mib']:.1f} MiB "
@@ -912,6 +920,13 @@ def main() -> int:
         "--replay-batch", type=int, default=1000, help="events per replay transaction"
     )
     parser.add_argument(
+        "--replay-batch-also",
+        type=int,
+        default=0,
+        metavar="N",
+        help="replay the large store once more with N events per transaction",
+    )
+    parser.add_argument(
         "--live-batch", type=int, default=5000, help="events per live catch-up transaction"
     )
     parser.add_argument("--instants", type=int, default=300, help="state?at= calls per mode")
@@ -957,6 +972,11 @@ def main() -> int:
         replays = {"large": replay(args.store, large_schema, meter, args.replay_batch)}
         log(f"large replay: {replays['large']['events_per_s']:,.0f} ev/s; replaying the small one")
         replays["small"] = replay(args.store, small_schema, meter, args.replay_batch)
+        if args.replay_batch_also:
+            log(f"replaying the large store with batches of {args.replay_batch_also:,}")
+            replays["large_other_batch"] = replay(
+                args.store, large_schema, meter, args.replay_batch_also
+            )
         reads += raw_reads(args.store, large_schema, meter)
         if args.profile:
             log(f"profiling the large replay into {args.profile}")
