@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= $(or $(TIAOKUAI_DATA_DIR),var)
 
-.PHONY: run test lint typecheck unit integration bench soak clean install
+.PHONY: run test lint typecheck unit integration bench bench-audit soak clean install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: $(STAMP)
 ## PostgreSQL are killed, paused and restarted; checks nothing was lost (docs/reliability.md)
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+## make bench-audit — replay vs raw read, replay memory, state?at= latency, sealing cost (issue 4)
+bench-audit: $(STAMP)
+	$(BIN)/python -m bench.audit $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

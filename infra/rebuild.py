@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from infra.audit import stream_envelopes
 from infra.bootstrap import System
-from infra.envelopes import envelope_from
 from projections.registry import build_projections
 from projections.store import MemoryViewStore
 
@@ -22,22 +22,50 @@ class Drift:
     rebuilt: dict[str, Any] | None
 
 
+def compare(
+    view: str,
+    live: Iterable[tuple[str, dict[str, Any]]],
+    rebuilt: Iterable[tuple[str, dict[str, Any]]],
+) -> Iterator[Drift]:
+    """The documents of one view that differ between two scans, both in key order.
+
+    The two scans are merged like sorted files, so only one document of each side is
+    held at a time, whatever the size of the view (the audit replay relies on that).
+    """
+    left, right = iter(live), iter(rebuilt)
+    last_left = last_right = None
+    a, b = next(left, None), next(right, None)
+    while a is not None or b is not None:
+        if a is not None and b is not None and a[0] == b[0]:
+            if a[1] != b[1]:
+                yield Drift(view, a[0], a[1], b[1])
+            key, take_left, take_right = a[0], True, True
+        elif b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            yield Drift(view, a[0], a[1], None)
+            key, take_left, take_right = a[0], True, False
+        else:
+            yield Drift(view, b[0], None, b[1])
+            key, take_left, take_right = b[0], False, True
+        # A scan out of key order would pair the wrong documents: refuse, never misreport.
+        if take_left:
+            if last_left is not None and key <= last_left:
+                raise ValueError(f"{view}: the live scan is not in key order at {key!r}")
+            last_left, a = key, next(left, None)
+        if take_right:
+            if last_right is not None and key <= last_right:
+                raise ValueError(f"{view}: the rebuilt scan is not in key order at {key!r}")
+            last_right, b = key, next(right, None)
+
+
 def rebuild(system: System, *, upto: int | None = None, batch: int = 500) -> MemoryViewStore:
     """Every projection, fresh, fed the store's log (up to a position) in batches."""
     store = MemoryViewStore()
     projections = build_projections(system.tz)
-    position = 0
-    while True:
-        notifications = system.app.recorder.select_notifications(
-            start=position + 1, limit=batch, stop=upto
-        )
-        if not notifications:
-            return store
-        for notification in notifications:
-            envelope = envelope_from(notification, system.app.mapper)
-            for projection in projections:
-                projection.apply(envelope, store)
-        position = notifications[-1].id
+    for envelope in stream_envelopes(system, upto=upto, batch=batch):
+        for projection in projections:
+            projection.apply(envelope, store)
+    return store
 
 
 def drift(system: System, *, upto: int | None = None) -> Iterator[Drift]:
@@ -51,8 +79,4 @@ def drift(system: System, *, upto: int | None = None) -> Iterator[Drift]:
     rebuilt = rebuild(system, upto=upto)
     for projection in system.projections:
         for view in projection.views:
-            live = dict(system.views.scan(view))
-            fresh = dict(rebuilt.scan(view))
-            for key in sorted(set(live) | set(fresh)):
-                if live.get(key) != fresh.get(key):
-                    yield Drift(view, key, live.get(key), fresh.get(key))
+            yield from compare(view, system.views.scan(view), rebuilt.scan(view))

@@ -10,18 +10,24 @@ as drift.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.sql import SQL, Identifier
+
 from infra.audit import stream_envelopes
 from infra.bootstrap import System
+from infra.rebuild import Drift, compare
+from infra.view_store import PostgresViewRecorder, SQLiteViewRecorder
 from projections.envelope import EventEnvelope
 from projections.registry import build_projections
+from projections.store import Doc
 
 REPLAYS_VIEW = "audit:replays"
 MAX_REPORTED = 1000
@@ -79,9 +85,7 @@ def _rebuild(
         progress(status)
         return pending[-1].position
 
-    for envelope in stream_envelopes(system, upto=upto, batch=batch):
-        if envelope.position <= start_after:
-            continue
+    for envelope in stream_envelopes(system, upto=upto, after=start_after, batch=batch):
         pending.append(envelope)
         if len(pending) >= batch:
             last = flush()
@@ -91,18 +95,49 @@ def _rebuild(
     return last
 
 
-def _differences(system: System, prefix: str, only: set[tuple[str, str]] | None) -> list[Any]:
-    found: list[tuple[str, str, Any, Any]] = []
+PAGE = 1000
+"""Documents per read when comparing a live view with its rebuilt copy."""
+
+
+def _pages(system: System, view: str, page: int = PAGE) -> Iterator[tuple[str, Doc]]:
+    """Every document of one view in key order, ``page`` at a time (keyset paging).
+
+    ``LiveViewStore.scan`` reads a whole view at once; the replay's comparison must hold
+    only a page of each side, so that memory stays flat however large the views grow.
+    """
+    recorder = system.view_recorder
+    after = ""
+    while True:
+        if isinstance(recorder, PostgresViewRecorder):
+            statement: Any = SQL(
+                "SELECT key, doc FROM {0}.{1} WHERE view = %s AND key > %s ORDER BY key LIMIT %s"
+            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.table))
+        else:
+            assert isinstance(recorder, SQLiteViewRecorder)
+            statement = (
+                f"SELECT key, doc FROM {recorder.table} WHERE view = ? AND key > ? "
+                "ORDER BY key LIMIT ?"
+            )
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (view, after, page))
+            rows = cursor.fetchall()
+        for row in rows:
+            doc = row["doc"]
+            yield row["key"], doc if isinstance(doc, dict) else json.loads(doc)
+        if len(rows) < page:
+            return
+        after = rows[-1]["key"]
+
+
+def _differences(
+    system: System, prefix: str, only: set[tuple[str, str]] | None = None
+) -> Iterator[Drift]:
+    """Every document that differs between a live view and its copy under ``prefix``."""
     for projection in system.projections:
         for view in projection.views:
-            live = dict(system.views.scan(view))
-            rebuilt = dict(system.views.scan(prefix + view))
-            for key in sorted(set(live) | set(rebuilt)):
-                if only is not None and (view, key) not in only:
-                    continue
-                if live.get(key) != rebuilt.get(key):
-                    found.append((view, key, live.get(key), rebuilt.get(key)))
-    return found
+            for found in compare(view, _pages(system, view), _pages(system, prefix + view)):
+                if only is None or (found.view, found.key) in only:
+                    yield found
 
 
 def live_position(system: System) -> int:
@@ -128,19 +163,19 @@ def run_replay(
         status.total = upto
         report(status)
         reached = _rebuild(system, prefix, status, report, start_after=0, upto=upto, batch=batch)
-        first = _differences(system, prefix, None)
+        # Only the keys are kept from the first look: memory follows the drift, not
+        # the size of the views.
+        first = {(found.view, found.key) for found in _differences(system, prefix)}
         if first:
             # Writes may have moved the live views on meanwhile: catch the scratch up to
             # where they are now and look at the differing documents once more.
             upto = live_position(system)
             status.total += max(upto - reached, 0)
             _rebuild(system, prefix, status, report, start_after=reached, upto=upto, batch=batch)
-            first = _differences(system, prefix, {(v, k) for v, k, _, _ in first})
-        status.difference_count = len(first)
-        status.differences = [
-            {"view": view, "key": key, "live": live, "rebuilt": rebuilt}
-            for view, key, live, rebuilt in first[:MAX_REPORTED]
-        ]
+            for found in _differences(system, prefix, first):
+                status.difference_count += 1
+                if len(status.differences) < MAX_REPORTED:
+                    status.differences.append(asdict(found))
         status.state = "finished"
     except Exception as error:
         status.state = "failed"

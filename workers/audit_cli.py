@@ -3,8 +3,9 @@
 ``add_integrity_commands(audit_subparsers, common)`` adds both to the ``audit`` group of
 ``workers/cli.py``; ``common`` adds the --store/--bus/--data-dir options.
 
-- ``verify [--against CHECKPOINT] [--json]`` recomputes the chain; exit 0 when it holds,
-  1 when it does not (the first failing position is printed), 2 on a usage error.
+- ``verify [--against CHECKPOINT] [--json]`` recomputes the chain, then checks every
+  snapshot against the fold of its aggregate's events; exit 0 when both hold, 1 when
+  either does not (the first failing position, each bad snapshot), 2 on a usage error.
 - ``checkpoint`` seals what is pending, records the head and prints it; the last line
   is the checkpoint (``tiaokuai-checkpoint:<position>:<hex>``) to keep outside.
 """
@@ -16,6 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from infra.audit import verify_snapshots
 from infra.integrity import Checkpoint, system_sealer
 
 
@@ -32,11 +34,13 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     system = _system(args, quiet=True)
     try:
         report = system_sealer(system).verify(against=args.against)
+        snapshots = verify_snapshots(system)
     finally:
         system.close()
+    ok = report.ok and snapshots.ok
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
-        return 0 if report.ok else 1
+        print(json.dumps({**report.as_dict(), "snapshots": snapshots.as_dict()}, indent=2))
+        return 0 if ok else 1
     print(
         f"verified {report.checked} sealed events; chain head: position "
         f"{report.head_position} hash {report.head_hash}"
@@ -45,10 +49,19 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         state = "matches" if report.ok else "checked against"
         print(f"{state} {report.against}")
     print(f"stored after the last seal (not yet sealed): {report.unsealed}")
+    print(
+        f"snapshots: {snapshots.checked} (of {snapshots.aggregates} aggregates) checked "
+        f"against their events; {len(snapshots.mismatches)} differ"
+    )
+    for bad in snapshots.mismatches:
+        print(
+            f"snapshot: FAILED: {bad.aggregate_type} {bad.aggregate_id} version {bad.version}: "
+            f"{bad.detail}"
+        )
     failure = report.first_failure
     if failure is None:
-        print("integrity: ok")
-        return 0
+        print("integrity: ok" if ok else "integrity: events ok, snapshots FAILED")
+        return 0 if ok else 1
     print(f"integrity: FAILED at position {failure.position} ({failure.kind}): {failure.detail}")
     return 1
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -766,3 +767,78 @@ def test_cli_checkpoint_then_verify(
     with pytest.raises(SystemExit) as exited:
         parser.parse_args(["audit", "verify", "--against", "tiaokuai-checkpoint:1:zz", *store])
     assert exited.value.code == 2
+
+
+def test_verify_names_a_tampered_snapshot(
+    make_settings: SettingsFactory,
+    clock: ManualClock,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Snapshots are outside the chain; verify folds the events and names a changed one."""
+    from infra.audit import state_at
+
+    settings = make_settings()
+    settings.snapshot_interval = 2  # the task of write_history gets snapshots at v2 and v4
+    module = settings.eventsourcing_env()["PERSISTENCE_MODULE"]
+    monkeypatch.setenv("APPLICATION_RECORDER_TOPIC", sealing_recorder_topic(module))
+    monkeypatch.setattr("workers.cli.configure_logging", lambda **_: None)
+    system = bootstrap(settings, clock=clock)
+    try:
+        write_history(system, clock)
+        task_id = next(
+            UUID(str(r[0]))
+            for r in RawStore(system).run(("SELECT originator_id, topic FROM {events}", ()))
+            if str(r[1]).endswith(":SupervisedTask.TaskIssued")
+        )
+        parser = argparse.ArgumentParser(prog="tiaokuai")
+        commands = parser.add_subparsers(dest="command", required=True)
+        audit = commands.add_parser("audit").add_subparsers(dest="audit_command", required=True)
+        add_integrity_commands(audit, _common)
+        if settings.store is not None:
+            store = ["--store", settings.store]
+            monkeypatch.setenv("TIAOKUAI_STORE_SCHEMA", settings.store_schema or "public")
+        else:
+            store = ["--data-dir", str(settings.data_dir)]
+
+        def verify() -> tuple[int, list[str]]:
+            args = parser.parse_args(["audit", "verify", *store])
+            code: int = args.func(args)
+            return code, capsys.readouterr().out.strip().splitlines()
+
+        code, out = verify()
+        assert code == 0 and out[-1] == "integrity: ok", out
+        checked = next(line for line in out if line.startswith("snapshots: "))
+        assert not checked.startswith("snapshots: 0 ") and checked.endswith("; 0 differ")
+
+        # An insider edits the v4 snapshot: the lead unit becomes another one.
+        table = system.app.snapshots.recorder.events_table_name  # type: ignore[union-attr]
+        # eventsourcing keeps ids as uuid in PostgreSQL, as their hex in SQLite.
+        key: Any = task_id if settings.store is not None else task_id.hex
+        if settings.store is not None:
+            name = sql.Identifier(settings.store_schema or "public", table).as_string(None)
+        else:
+            name = table
+        raw = RawStore(system)
+        select = f"SELECT state FROM {name} WHERE originator_id = ? AND originator_version = ?"
+        state = bytes(raw.run((select, (key, 4)))[0][0])
+        assert b'"lead_unit":"postal"' in state
+        edited = state.replace(b'"lead_unit":"postal"', b'"lead_unit":"commerce"')
+        update = f"UPDATE {name} SET state = ? WHERE originator_id = ? AND originator_version = ?"
+        raw.run((update, (edited, key, 4)))
+        # The tampered snapshot is what a snapshot-based state_at trusts ...
+        trusted = state_at(system, "tasks", str(task_id), version=4)
+        folded = state_at(system, "tasks", str(task_id), version=4, use_snapshots=False)
+        assert (trusted.lead_unit, folded.lead_unit) == ("commerce", "postal")  # type: ignore[attr-defined]
+
+        # ... and verify names it, though every event still matches its seal.
+        code, out = verify()
+        assert code == 1
+        assert out[-1] == "integrity: events ok, snapshots FAILED", out
+        assert f"snapshot: FAILED: SupervisedTask {task_id} version 4: " in "\n".join(out)
+        assert [line for line in out if line.startswith("snapshot: FAILED")] == [
+            f"snapshot: FAILED: SupervisedTask {task_id} version 4: "
+            "it differs from the events' state in lead_unit"
+        ]
+    finally:
+        system.close()
