@@ -42,6 +42,9 @@ from infra.transcodings import ActorAsDict, PersonAsCiphertext
 A = TypeVar("A", bound=TiaokuaiAggregate)
 log = structlog.get_logger(__name__)
 
+LANDED_SEARCH = 5000
+"""How far back from the head a command's own events are looked for after a lost commit."""
+
 
 @dataclass(frozen=True)
 class Written(Generic[A]):
@@ -112,24 +115,28 @@ class TiaokuaiApplication(Application[UUID]):
         created: bool = False,
         created_id: str | None = None,
     ) -> Written[A]:
+        pending = list(aggregate.pending_events)
         try:
             recordings = self.save(aggregate)
+            position = max((r.notification.id for r in recordings), default=0)
         except IntegrityError:
-            if created:
-                raise AlreadyExists(f"{type(aggregate).__name__} exists already") from None
-            if expected_version is not None:
-                # The caller's precondition no longer holds: someone else wrote first.
-                raise VersionMismatch(expected_version, expected_version + 1) from None
-            raise ConcurrentWrite(
-                "another write to this record happened at the same time; reload and retry"
-            ) from None
-        position = max((r.notification.id for r in recordings), default=0)
+            landed = self._landed(aggregate.id, pending)
+            if landed is None:
+                if created:
+                    raise AlreadyExists(f"{type(aggregate).__name__} exists already") from None
+                if expected_version is not None:
+                    # The caller's precondition no longer holds: someone else wrote first.
+                    raise VersionMismatch(expected_version, expected_version + 1) from None
+                raise ConcurrentWrite(
+                    "another write to this record happened at the same time; reload and retry"
+                ) from None
+            position = landed
         structlog.contextvars.bind_contextvars(aggregate_id=str(aggregate.id))
         log.info(
             "command.saved",
             aggregate_type=type(aggregate).__name__,
             version=aggregate.version,
-            events=len(recordings),
+            events=len(pending),
             position=position,
         )
         for listener in self.saved_listeners:
@@ -146,6 +153,31 @@ class TiaokuaiApplication(Application[UUID]):
         self._expect(aggregate, expected_version)
         created_id = decide(aggregate, self.now())
         return self._write(aggregate, expected_version=expected_version, created_id=created_id)
+
+    def _landed(self, aggregate_id: UUID, pending: list[Any]) -> int | None:
+        """The position of these very events if they are stored already, else None.
+
+        eventsourcing retries an insert on a connection error. When the database went
+        away after the commit reached it but before the client heard (a restart, seen in
+        the soak), the retry meets its own rows and raises IntegrityError: the command
+        was applied, and answering 409/412 would tell the client it was not.
+        """
+        if not pending:
+            return None
+        first, last = pending[0].originator_version, pending[-1].originator_version
+        stored = self.recorder.select_events(aggregate_id, gt=first - 1, lte=last)
+        if [self.mapper.to_domain_event(event) for event in stored] != pending:
+            return None
+        head = self.head()
+        start = max(1, head - LANDED_SEARCH + 1)
+        for notification in self.recorder.select_notifications(start=start, limit=LANDED_SEARCH):
+            if (notification.originator_id, notification.originator_version) == (
+                aggregate_id,
+                last,
+            ):
+                log.warning("command.saved_on_retry", aggregate_id=str(aggregate_id))
+                return int(notification.id)
+        return None
 
     def now(self) -> datetime:
         return self.clock.now()
