@@ -67,6 +67,8 @@ from eventsourcing.domain import Aggregate, event
 from psycopg import sql
 from pydantic import BaseModel
 
+from bench.http import read_response
+
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 DEPARTMENTS = tuple(f"dept-{i:02d}" for i in range(1, 13))
@@ -576,25 +578,7 @@ class Connection:
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
         self.writer.write(head.encode() + payload)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        lines = raw.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
-                chunk = await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                chunks.append(chunk[:-2])
-            content = b"".join(chunks)
-        else:
-            content = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        status, headers, content = await read_response(self.reader)
         if headers.get("connection", "").lower() == "close":
             await self.close()
         return Answer(status, headers, content)

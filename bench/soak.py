@@ -65,6 +65,8 @@ from uuid import uuid4
 
 import psycopg
 
+from bench.http import read_response
+
 PG_BIN = Path(os.environ.get("TIAOKUAI_SOAK_PG_BIN", "/usr/lib/postgresql/15/bin"))
 DEPARTMENTS = ("postal", "commerce", "market-supervision", "transport")
 TOWNS = ("town-chengguan", "town-xinqiao")
@@ -371,25 +373,7 @@ class Client:
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
         self.writer.write(head.encode() + payload)
-        raw_head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = raw_head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
-                chunk = await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                chunks.append(chunk[:-2])
-            content = b"".join(chunks)
-        else:
-            content = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        status, headers, content = await read_response(self.reader)
         if headers.get("connection", "").lower() == "close":
             await self.close()
         self.used = time.monotonic()
