@@ -38,12 +38,12 @@ from bench.pipeline import (
     _quiet_logs,
     _secretariat,
     closed_loop,
-    free_port,
     issue_task,
     percentile,
     process_cpu,
     task_units,
 )
+from bench.support import free_port
 
 APP_NAME = "tiaokuai-bench-api"
 

@@ -61,6 +61,7 @@ import psycopg
 from eventsourcing.application import Repository
 from psycopg import sql
 
+from bench.support import git_state
 from domain.actor import Actor, Role
 from domain.chains import LinkRole
 from domain.ids import INDUSTRIES, chain_id
@@ -813,20 +814,6 @@ def sealing(store: str, commands: int, rounds: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------- the run
-def git_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" + uncommitted changes" if dirty else "")
 
 
 def verdict(met: bool) -> str:

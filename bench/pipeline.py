@@ -68,6 +68,7 @@ from psycopg import sql
 from pydantic import BaseModel
 
 from bench.http import read_response
+from bench.support import free_port, git_state
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -113,11 +114,6 @@ def log(message: str) -> None:
 
 
 # --------------------------------------------------------------------------- processes
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_accepts(port: int) -> bool:
@@ -857,23 +853,6 @@ def f1(value: float) -> str:
 
 def f2(value: float) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:,.2f}"
-
-
-def git_state() -> str:
-    """The commit measured, and whether tracked files differed from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" + uncommitted changes" if dirty else "")
 
 
 def loadavg() -> str:

@@ -66,6 +66,7 @@ from uuid import uuid4
 import psycopg
 
 from bench.http import read_response
+from bench.support import die_with_parent, free_port
 
 PG_BIN = Path(os.environ.get("TIAOKUAI_SOAK_PG_BIN", "/usr/lib/postgresql/15/bin"))
 DEPARTMENTS = ("postal", "commerce", "market-supervision", "transport")
@@ -90,19 +91,6 @@ MARKER = re.compile(r"#(r\d+)")
 
 def log(message: str) -> None:
     print(f"[soak {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def die_with_parent() -> list[str]:
-    """SIGKILL the child if the soak itself dies (Linux ``setpriv``)."""
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 def percentile(values: Sequence[float], p: float) -> float:
