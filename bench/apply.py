@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows: list[list[str]] = []
 
         t0 = time.process_time()
-        envelopes = [envelope_from(x, app.mapper) for x in notifications]
+        envelopes = [envelope_from(x, app.envelope_mapper) for x in notifications]
         decode_store = time.process_time() - t0
         t0 = time.process_time()
         payloads = [e.to_json() for e in envelopes]

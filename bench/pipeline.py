@@ -1281,7 +1281,7 @@ class Bench:
             found = app.recorder.select_notifications(start=start, limit=1)
             if not found:
                 continue
-            envelope = envelope_from(found[0], app.mapper)
+            envelope = envelope_from(found[0], app.envelope_mapper)
             values += len(envelope.to_json())
             sample = message_headers(envelope, uuid.uuid4().hex)
             headers += sum(len(k) + len(v) for k, v in sample)

@@ -929,7 +929,7 @@ def store_events(system: Any, after: int) -> list[Any]:
     events: list[Any] = []
     position = after
     while notifications := system.app.recorder.select_notifications(start=position + 1, limit=2000):
-        events.extend(envelope_from(n, system.app.mapper) for n in notifications)
+        events.extend(envelope_from(n, system.app.envelope_mapper) for n in notifications)
         position = notifications[-1].id
     return events
 

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
 
 from domain.actor import SYSTEM, Actor
 from domain.base import TiaokuaiAggregate
@@ -37,7 +37,7 @@ from domain.tasks import SupervisedTask
 from domain.units import Unit, UnitKind
 from infra.clock import Clock, SystemClock
 from infra.persons import PersonStore
-from infra.transcodings import ActorAsDict, PersonAsCiphertext
+from infra.transcodings import ActorAsDict, PersonAsCiphertext, PersonAsReference
 
 A = TypeVar("A", bound=TiaokuaiAggregate)
 log = structlog.get_logger(__name__)
@@ -70,12 +70,21 @@ class TiaokuaiApplication(Application[UUID]):
         super().__init__(env)
         self.clock: Clock = clock or SystemClock()
         self.saved_listeners: list[Callable[[int], None]] = []
+        references = self.factory.transcoder()
+        assert isinstance(references, JSONTranscoder)
+        self._register_values(references)
+        references.register(PersonAsReference())
+        self.envelope_mapper: Mapper[UUID] = self.factory.mapper(transcoder=references)
+        """Decodes stored events for envelopes: persons as ids, no key read per event."""
         # Called with a person id once its key is gone (the token cache forgets a liaison).
         self.erased_listeners: list[Callable[[str], None]] = []
 
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+    def _register_values(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        self._register_values(transcoder)
         # Called while the library builds the mapper, before __init__ continues: the
         # key store lives in the events' database, beside but outside the events.
         self.persons = PersonStore(self.factory.datastore)  # type: ignore[attr-defined]

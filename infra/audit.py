@@ -214,7 +214,7 @@ def stream_envelopes(
         if not notifications:
             return
         for notification in notifications:
-            envelope = envelope_from(notification, system.app.mapper)
+            envelope = envelope_from(notification, system.app.envelope_mapper)
             if until is not None and envelope.at > until:
                 return
             yield envelope

@@ -154,7 +154,7 @@ def _build(settings: Settings, clock: Clock) -> System:
         bus_state.create_tables()
     projections = build_projections(settings.tz)
     projector = InProcessProjector(
-        recorder=app.recorder, mapper=app.mapper, views=recorder, projections=projections
+        recorder=app.recorder, mapper=app.envelope_mapper, views=recorder, projections=projections
     )
     system = System(
         settings=settings,

@@ -29,7 +29,7 @@ class LogPage:
 def read_page(system: System, *, after: int, limit: int) -> LogPage:
     """At most ``limit`` events after position ``after``."""
     notifications = system.app.recorder.select_notifications(start=after + 1, limit=limit)
-    items = [envelope_from(n, system.app.mapper).to_dict() for n in notifications]
+    items = [envelope_from(n, system.app.envelope_mapper).to_dict() for n in notifications]
     next_after = notifications[-1].id if notifications else after
     return LogPage(items=items, after=after, next_after=next_after, head=system.app.head())
 
@@ -44,5 +44,5 @@ def stream(system: System, *, after: int, upto: int) -> Iterator[dict[str, Any]]
         if not notifications:
             return
         for notification in notifications:
-            yield envelope_from(notification, system.app.mapper).to_dict()
+            yield envelope_from(notification, system.app.envelope_mapper).to_dict()
         position = notifications[-1].id

@@ -59,3 +59,22 @@ class PersonAsCiphertext(Transcoding):
         if key is None:
             return Person.erased_marker(person_id)
         return open_fields(key, person_id, str(data["c"]), "event")
+
+
+class PersonAsReference(Transcoding):
+    """Reads a stored ``Person`` as its id alone, without its key: for envelopes.
+
+    Envelopes (and so Kafka and the views) carry person ids, never names, so the relay,
+    the projector and the audit streams need not read a key and decrypt a name per
+    person field only to drop it. Read-only: nothing is ever stored through it.
+    """
+
+    type = Person
+    name = "person"
+
+    def encode(self, obj: Person) -> dict[str, Any]:
+        raise TypeError("PersonAsReference only reads; persons are stored encrypted")
+
+    def decode(self, data: Any) -> Person:
+        # The name is not read: only the id travels on (``plain(..., persons=False)``).
+        return Person(str(data["id"]), "", None, erased=bool(data.get("erased")))

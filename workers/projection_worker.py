@@ -139,7 +139,7 @@ class ProjectionWorker:
             return 0
         projector = InProcessProjector(
             recorder=self.system.app.recorder,
-            mapper=self.system.app.mapper,
+            mapper=self.system.app.envelope_mapper,
             views=self.views,
             projections=[self.projection],
         )

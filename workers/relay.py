@@ -136,7 +136,7 @@ class Relay:
         assert self._producer is not None
         futures = []
         for notification in notifications:
-            envelope = envelope_from(notification, self.system.app.mapper)
+            envelope = envelope_from(notification, self.system.app.envelope_mapper)
             futures.append(
                 self._producer.send(
                     self.settings.kafka_topic,
