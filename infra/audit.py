@@ -7,7 +7,6 @@ builds the live view.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -29,6 +28,7 @@ from domain.tasks import SupervisedTask
 from domain.units import Unit
 from infra.bootstrap import System
 from infra.envelopes import envelope_from, plain
+from infra.integrity import Checkpoint, system_sealer
 from projections.envelope import EventEnvelope
 from projections.registry import build_projections
 from projections.store import MemoryViewStore
@@ -101,30 +101,72 @@ def all_history(system: System, kind: str, raw: str) -> Iterator[dict[str, Any]]
         yield event_record(event)
 
 
-def _stored(system: System, kind: str, raw: str) -> list[Any]:
-    """The stored (undecoded) events of one aggregate, checked to be of that kind."""
+@dataclass(frozen=True)
+class _Timeline:
+    """One aggregate's versions with their business instants, read without its payloads."""
+
+    head: int
+    instants: list[tuple[int, str]]
+
+
+# The instant each event was decided at: its ``at`` when it has one, else the time it was
+# recorded; stored datetimes are ``{"_type_": ..., "_data_": iso}`` or a bare ISO string.
+_INSTANT_PATHS = ("at._data_", "at", "timestamp._data_", "timestamp")
+
+
+def _timeline(system: System, kind: str, raw: str) -> _Timeline:
+    """Every version of one aggregate with its instant, extracted by the database.
+
+    A ``state?at=`` needs the instants of all events but the payloads of only those after
+    the nearest snapshot: reading and parsing every stored event in Python cost most of
+    its time for long-lived aggregates.
+    """
     aggregate_id = aggregate_id_of(kind, raw)
-    stored = list(system.app.recorder.select_events(aggregate_id))
-    if not stored or not stored[0].topic.split(":")[-1].startswith(KINDS[kind].__name__ + "."):
+    recorder: Any = system.app.recorder
+    if isinstance(recorder, PostgresAggregateRecorder):
+        paths = ", ".join(
+            "j #>> ARRAY[" + ", ".join(f"'{step}'" for step in p.split(".")) + "]"
+            for p in _INSTANT_PATHS
+        )
+        statement: Any = SQL(
+            "SELECT originator_version AS version, topic, coalesce("
+            + paths
+            + ") AS instant FROM (SELECT originator_version, topic, "
+            "convert_from(state, 'UTF8')::json AS j FROM {0}.{1} WHERE originator_id = %s) s "
+            "ORDER BY originator_version"
+        ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+        params: list[Any] = [aggregate_id]
+    else:
+        assert isinstance(recorder, SQLiteAggregateRecorder)
+        paths = ", ".join(f"json_extract(j, '$.{p}')" for p in _INSTANT_PATHS)
+        statement = (
+            f"SELECT originator_version AS version, topic, coalesce({paths}) AS instant "
+            f"FROM (SELECT originator_version, topic, CAST(state AS TEXT) AS j "
+            f"FROM {recorder.events_table_name} WHERE originator_id = ?) "
+            "ORDER BY originator_version"
+        )
+        params = [aggregate_id.hex]
+    with recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    if not rows or not str(rows[0]["topic"]).split(":")[-1].startswith(KINDS[kind].__name__ + "."):
         raise NotFound(f"{kind[:-1]} {raw!r} does not exist")
-    return stored
+    return _Timeline(
+        head=int(rows[-1]["version"]),
+        instants=[(int(row["version"]), str(row["instant"])) for row in rows],
+    )
 
 
-def _instant_of(stored: Any) -> datetime:
-    """An event's business instant, read from its stored JSON without decoding the event."""
-    state = json.loads(stored.state)
-    value = state.get("at") or state["timestamp"]
-    return datetime.fromisoformat(value["_data_"] if isinstance(value, dict) else value)
+def _version_at(timeline: _Timeline, kind: str, raw: str, instant: datetime) -> int:
+    """The version after the last event decided at or before ``instant``.
 
-
-def version_at(
-    system: System, kind: str, raw: str, instant: datetime, stored: list[Any] | None = None
-) -> int:
-    """The aggregate's version after the last event decided at or before ``instant``."""
+    It is the longest prefix of events all decided by then, so an instant that went
+    backwards (clock skew between writers) never makes a later event count.
+    """
     version = 0
-    for event in stored if stored is not None else _stored(system, kind, raw):
-        if _instant_of(event) <= instant:
-            version = event.originator_version
+    for number, stamp in timeline.instants:
+        if datetime.fromisoformat(stamp) <= instant:
+            version = number
         else:
             break
     if version == 0:
@@ -144,31 +186,27 @@ def state_at(
     """The aggregate exactly as it was at a version or an instant.
 
     With ``use_snapshots`` the fold starts from the nearest snapshot at or before that
-    version (as eventsourcing's repository does); without, from the first event. Both
-    give the same state (tested, and asserted by ``bench/audit.py``).
+    version (as eventsourcing's repository does) and reads only the events after it;
+    without, it folds from the first event. Both give the same state (tested, and
+    asserted by ``bench/audit.py``).
     """
-    stored = _stored(system, kind, raw)
-    head = stored[-1].originator_version
+    timeline = _timeline(system, kind, raw)
     if at is not None:
-        version = version_at(system, kind, raw, at, stored)
-    if version is not None and not 1 <= version <= head:
-        raise NotFound(f"version: {kind[:-1]} {raw!r} has versions 1 to {head}")
+        version = _version_at(timeline, kind, raw, at)
+    if version is not None and not 1 <= version <= timeline.head:
+        raise NotFound(f"version: {kind[:-1]} {raw!r} has versions 1 to {timeline.head}")
+    aggregate_id = aggregate_id_of(kind, raw)
     aggregate: Any = None
     after = 0
     snapshots = system.app.snapshots
     if use_snapshots and snapshots is not None:
-        nearest = list(snapshots.get(aggregate_id_of(kind, raw), desc=True, limit=1, lte=version))
+        nearest = list(snapshots.get(aggregate_id, desc=True, limit=1, lte=version))
         if nearest:
             snapshot: Any = nearest[0]
             aggregate = snapshot.mutate(None)
             after = snapshot.originator_version
-    # The events after the snapshot are in ``stored`` already: decode them, never re-read.
     to_event = system.app.mapper.to_domain_event
-    for record in stored:
-        if record.originator_version <= after:
-            continue
-        if version is not None and record.originator_version > version:
-            break
+    for record in system.app.recorder.select_events(aggregate_id, gt=after, lte=version):
         event: Any = to_event(record)
         aggregate = event.mutate(aggregate)
     assert isinstance(aggregate, TiaokuaiAggregate)
@@ -339,3 +377,21 @@ def verify_snapshots(system: System) -> SnapshotReport:
                 kind = type(folded).__name__ if folded is not None else "?"
                 report.mismatches.append(SnapshotMismatch(str(aggregate_id), kind, version, detail))
     return report
+
+
+def integrity_report(
+    system: System, *, against: Checkpoint | None = None, snapshots: bool = True
+) -> dict[str, Any]:
+    """The chain's verification and, unless told not to, every snapshot's; one ``ok``.
+
+    The REST answer and ``tiaokuai audit verify --json`` are this same object.
+    """
+    chain = system_sealer(system).verify(against=against)
+    body = chain.as_dict()
+    if snapshots:
+        checked = verify_snapshots(system)
+        body["snapshots"] = checked.as_dict()
+        body["ok"] = chain.ok and checked.ok
+    else:
+        body["snapshots"] = None
+    return body

@@ -1,4 +1,4 @@
-"""/audit/integrity — re-check the hash chain sealing every stored event (auditor, secretariat)."""
+"""/audit/integrity — re-check the hash chain and the snapshots (auditor, secretariat)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import Overseer, SystemDep
 from api.schemas import READ_ERRORS
-from infra.integrity import Checkpoint, system_sealer
+from infra.audit import integrity_report
+from infra.integrity import Checkpoint
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=READ_ERRORS)
 
@@ -31,10 +32,18 @@ Against = Annotated[
     'the SHA-256 chain (docs/audit.md, "Integrity"). `ok` is false when a stored event '
     "was edited, deleted, inserted or reordered, and `first_failure` names the first "
     "position that fails and how; events stored after the last seal are counted as "
-    "`unsealed`, which is not a failure. The answer is 200 either way.",
+    "`unsealed`, which is not a failure. Then every snapshot is folded against its "
+    "aggregate's events (snapshots are outside the chain): `snapshots.mismatches` names "
+    "each one that differs, and `ok` is false if any does. The answer is 200 either way.",
 )
 def get_integrity(
-    system: SystemDep, principal: Overseer, against: Against = None
+    system: SystemDep,
+    principal: Overseer,
+    against: Against = None,
+    snapshots: Annotated[
+        bool,
+        Query(description="Also check every snapshot against its events (the default)."),
+    ] = True,
 ) -> dict[str, Any]:
     checkpoint = None
     if against is not None:
@@ -42,4 +51,4 @@ def get_integrity(
             checkpoint = Checkpoint.parse(against)
         except ValueError as error:
             raise HTTPException(422, f"against: {error}") from None
-    return system_sealer(system).verify(against=checkpoint).as_dict()
+    return integrity_report(system, against=checkpoint, snapshots=snapshots)

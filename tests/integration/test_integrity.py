@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sqlite3
 import struct
 import threading
@@ -702,6 +703,7 @@ def test_get_audit_integrity(system: System, clock: ManualClock) -> None:
     assert body["ok"] is True and body["checked"] == len(raw.positions())
     assert body["first_failure"] is None and body["unsealed"] == 0
     assert body["head"]["position"] == raw.positions()[-1]
+    assert body["snapshots"]["ok"] is True and body["snapshots"]["mismatches"] == []
     assert client.get("/audit/integrity", headers=secretariat).status_code == 200
     assert client.get("/audit/integrity", headers=bearer(Role.LIAISON, "postal")).status_code == 403
     assert client.get("/audit/integrity").status_code == 401
@@ -840,5 +842,26 @@ def test_verify_names_a_tampered_snapshot(
             f"snapshot: FAILED: SupervisedTask {task_id} version 4: "
             "it differs from the events' state in lead_unit"
         ]
+
+        # The REST answer and --json carry the same finding, and one ``ok`` for both.
+        args = parser.parse_args(["audit", "verify", *store, "--json"])
+        assert args.func(args) == 1
+        as_json = json.loads(capsys.readouterr().out)
+        api = FastAPI()
+        install_error_handlers(api)
+        api.include_router(router)
+        api.state.system = system
+        _, token = system.tokens.issue(role=Role.AUDITOR, unit=None, name="test auditor")
+        client = TestClient(api)
+        auditor = {"Authorization": f"Bearer {token}"}
+        body = client.get("/audit/integrity", headers=auditor).json()
+        for answer in (as_json, body):
+            assert answer["ok"] is False and answer["first_failure"] is None
+            assert answer["snapshots"]["ok"] is False
+            (mismatch,) = answer["snapshots"]["mismatches"]
+            assert (mismatch["aggregate_id"], mismatch["version"]) == (str(task_id), 4)
+            assert mismatch["detail"] == "it differs from the events' state in lead_unit"
+        chain_only = client.get("/audit/integrity", params={"snapshots": "false"}, headers=auditor)
+        assert chain_only.json()["ok"] is True and chain_only.json()["snapshots"] is None
     finally:
         system.close()
