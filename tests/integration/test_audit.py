@@ -261,6 +261,46 @@ def test_state_at_each_version_and_instant(scripted: tuple[Api, History]) -> Non
     api.get(A, f"/audit/tasks/{h.task}/state?at=2026-11-02T09:00:00", expect=422)
 
 
+def test_state_at_an_instant_ignores_events_after_one_decided_later(
+    snapshotting_system: System, clock: ManualClock
+) -> None:
+    """Two API processes with skewed clocks can store an earlier instant after a later one.
+
+    The version at an instant is the end of the run of events all decided by then: the
+    later-stored event with the earlier instant does not count before the event it
+    follows (else the state would hold an urge without the one stored before it).
+    """
+    api = Api(snapshotting_system)
+    api.principal(S, Role.SECRETARIAT)
+    api.principal(A, Role.AUDITOR)
+    api.post(S, "/units", {"id": "postal", "name": "邮政管理局", "kind": "department"}, expect=201)
+    issued = clock.now()
+    task = api.post(
+        S,
+        "/tasks",
+        {
+            "title": "驿站",
+            "industry": "express",
+            "lead_unit": "postal",
+            "deadline": (issued + timedelta(days=9)).isoformat(),
+        },
+        expect=201,
+    )["id"]
+    clock.set(issued + timedelta(hours=2))
+    api.post(S, f"/tasks/{task}/urge", {"note": "第一次"})
+    clock.set(issued + timedelta(hours=1))  # the other process's clock is behind
+    api.post(S, f"/tasks/{task}/urge", {"note": "第二次"})
+
+    def at(instant: datetime) -> dict[str, Any]:
+        got: dict[str, Any] = api.get(A, f"/audit/tasks/{task}/state?at={q(instant)}")
+        return got
+
+    assert at(issued + timedelta(minutes=90))["version"] == 1
+    assert at(issued + timedelta(minutes=90))["state"]["urge_count"] == 0
+    assert at(issued + timedelta(hours=2))["version"] == 3
+    assert at(issued + timedelta(hours=2))["state"]["urge_count"] == 2
+
+
 def test_responsibility_at_instants(scripted: tuple[Api, History]) -> None:
     api, h = scripted
 
