@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
 
 from domain.actor import SYSTEM, Actor
@@ -55,6 +55,22 @@ class Written(Generic[A]):
     created_id: str | None = None
 
 
+class TaskCache(LRUCache[UUID, Any]):
+    """The repository's aggregate cache, for supervised tasks only.
+
+    Tasks are loaded by nearly every command; caching them saves decoding their events
+    again (the repository fast-forwards a cached task with one query for newer events,
+    so several API processes stay correct). Chains hold decrypted personal data: cached,
+    a name would outlive its erasure in memory, so they and the other aggregates are
+    always read from the store.
+    """
+
+    def put(self, key: UUID, value: Any) -> Any:
+        if isinstance(value, SupervisedTask):
+            return super().put(key, value)
+        return None
+
+
 class TiaokuaiApplication(Application[UUID]):
     """Every command of the secretariat and the liaisons."""
 
@@ -78,6 +94,14 @@ class TiaokuaiApplication(Application[UUID]):
         """Decodes stored events for envelopes: persons as ids, no key read per event."""
         # Called with a person id once its key is gone (the token cache forgets a liaison).
         self.erased_listeners: list[Callable[[str], None]] = []
+
+    def construct_repository(self) -> Repository[UUID]:
+        repository = super().construct_repository()
+        size = int(self.env.get(self.AGGREGATE_CACHE_MAXSIZE) or 0)
+        # Fast-forwarded (the library's default) and copied out for each command. The
+        # library reads 0 as "unbounded": here it means no cache.
+        repository.cache = TaskCache(maxsize=size) if size > 0 else None
+        return repository
 
     def _register_values(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

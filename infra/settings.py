@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     log_json: bool | None = None
     store_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept")
     store_max_overflow: int = Field(default=10, ge=0, description="extra connections at peaks")
+    task_cache_size: int = Field(
+        default=2000,
+        ge=0,
+        description="supervised tasks kept in memory between commands, brought up to date "
+        "with one query each time (0: load every task from the store)",
+    )
     token_cache_seconds: float = Field(
         default=5.0,
         ge=0,
@@ -125,6 +131,7 @@ class Settings(BaseSettings):
         env = {
             "CREATE_TABLE": "y",
             "IS_SNAPSHOTTING_ENABLED": "y",
+            "AGGREGATE_CACHE_MAXSIZE": str(self.task_cache_size),
         }
         if self.store is None:
             env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
