@@ -40,6 +40,7 @@ import logging
 import math
 import os
 import platform
+import resource
 import shlex
 import shutil
 import signal
@@ -891,6 +892,83 @@ class Drain:
     total_s: float | None = None
 
 
+# ------------------------------------------------------------- the raw consume loop
+def raw_consume(
+    store: str, schema: str, settings: Any, topic: str, table: str, events: int
+) -> tuple[float, int]:
+    """Consume ``events`` messages: one upsert per message, offsets in each poll's transaction.
+
+    The raw ceiling of a consumer writing to PostgreSQL; returns (seconds, polls).
+    """
+    from kafka import TopicPartition
+
+    from infra.kafka import clients
+
+    scratch = sql.Identifier(schema, table)
+    offsets = sql.Identifier(schema, f"{table}_offsets")
+    with psycopg.connect(store, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {0} (key text PRIMARY KEY, doc jsonb NOT NULL)").format(scratch)
+        )
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {0} (topic text, partition int, next_offset bigint NOT NULL, "
+                "updated_at timestamptz, PRIMARY KEY (topic, partition))"
+            ).format(offsets)
+        )
+    upsert = sql.SQL(
+        "INSERT INTO {0} (key, doc) VALUES (%s, %s::jsonb) "
+        "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+    ).format(scratch)
+    offset_upsert = sql.SQL(
+        "INSERT INTO {0} (topic, partition, next_offset, updated_at) "
+        "VALUES (%s, %s, %s, now()) ON CONFLICT (topic, partition) "
+        "DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()"
+    ).format(offsets)
+    consumer = clients.group_consumer(settings, f"tiaokuai.bench.{table}", f"tiaokuai-{table}")
+    partitions = [
+        TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    consumed = polls = 0
+    with psycopg.connect(store) as conn:
+        started = time.perf_counter()
+        while consumed < events and time.perf_counter() - started < RAW_LIMIT_S:
+            records = consumer.poll(timeout_ms=100)
+            if not records:
+                continue
+            polls += 1
+            with conn.transaction(), conn.cursor() as cursor:
+                for tp, messages in records.items():
+                    for message in messages:
+                        cursor.execute(upsert, (message.key.decode(), message.value.decode()))
+                    cursor.execute(offset_upsert, (tp.topic, tp.partition, messages[-1].offset + 1))
+                    consumed += len(messages)
+        consume_s = time.perf_counter() - started
+    consumer.close(autocommit=False)
+    if consumed < events:
+        raise RuntimeError(f"the raw consumer got {consumed} of {events} in {consume_s:.0f} s")
+    return consume_s, polls
+
+
+def raw_consume_child(args: argparse.Namespace) -> None:
+    """One of the simultaneous raw consumers (``--raw-consume-child``): waits, runs, reports."""
+    from infra.settings import Settings
+
+    settings = Settings(
+        store=args.store, store_schema=args.raw_schema, bus=args.raw_bus, mode="production"
+    )
+    # Import, connect and create the table first, then start together with the others.
+    time.sleep(max(0.0, args.raw_start_at - time.time()))
+    began = time.time()
+    seconds, polls = raw_consume(
+        args.store, args.raw_schema, settings, args.raw_topic, args.raw_consume_child,
+        args.raw_events,
+    )  # fmt: skip
+    print(json.dumps({"began": began, "ended": time.time(), "seconds": seconds, "polls": polls}))
+
+
 class Bench:
     """One run: broker, schema, topics, children; every phase; the teardown."""
 
@@ -1289,8 +1367,6 @@ class Bench:
         return values // count, headers // count, sample
 
     def phase_raw(self) -> None:
-        from kafka import TopicPartition
-
         from infra.kafka import clients
 
         events = self.args.events
@@ -1313,54 +1389,12 @@ class Bench:
             produce_s = time.perf_counter() - started
         producer.close(timeout=5)
 
-        scratch = sql.Identifier(self.schema, "bench_scratch")
-        offsets = sql.Identifier(self.schema, "bench_scratch_offsets")
-        self.db().execute(
-            sql.SQL("CREATE TABLE {0} (key text PRIMARY KEY, doc jsonb NOT NULL)").format(scratch)
-        )
-        self.db().execute(
-            sql.SQL(
-                "CREATE TABLE {0} (topic text, partition int, next_offset bigint NOT NULL, "
-                "updated_at timestamptz, PRIMARY KEY (topic, partition))"
-            ).format(offsets)
-        )
-        upsert = sql.SQL(
-            "INSERT INTO {0} (key, doc) VALUES (%s, %s::jsonb) "
-            "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
-        ).format(scratch)
-        offset_upsert = sql.SQL(
-            "INSERT INTO {0} (topic, partition, next_offset, updated_at) "
-            "VALUES (%s, %s, %s, now()) ON CONFLICT (topic, partition) "
-            "DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()"
-        ).format(offsets)
-        consumer = clients.group_consumer(settings, "tiaokuai.bench.raw", "tiaokuai-bench-raw")
-        partitions = [
-            TopicPartition(self.raw_topic, p)
-            for p in sorted(consumer.partitions_for_topic(self.raw_topic) or ())
-        ]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
         log("raw consumer: one upsert per message, offsets in the same transaction per poll")
-        consumed = polls = 0
-        with psycopg.connect(self.store) as conn, self.meter.phase("raw_consume", self.cpu):
-            started = time.perf_counter()
-            while consumed < events and time.perf_counter() - started < RAW_LIMIT_S:
-                records = consumer.poll(timeout_ms=100)
-                if not records:
-                    continue
-                polls += 1
-                with conn.transaction(), conn.cursor() as cursor:
-                    for tp, messages in records.items():
-                        for message in messages:
-                            cursor.execute(upsert, (message.key.decode(), message.value.decode()))
-                        cursor.execute(
-                            offset_upsert, (tp.topic, tp.partition, messages[-1].offset + 1)
-                        )
-                        consumed += len(messages)
-            consume_s = time.perf_counter() - started
-        consumer.close(autocommit=False)
-        if consumed < events:
-            raise RuntimeError(f"the raw consumer got {consumed} of {events} in {consume_s:.0f} s")
+        with self.meter.phase("raw_consume", self.cpu):
+            consume_s, polls = raw_consume(
+                self.store, self.schema, settings, self.raw_topic, "bench_scratch", events
+            )
+        seven = self.raw_consume_groups(events, len(self.projections))
         self.results["raw"] = {
             "messages": events,
             "value_bytes": len(value),
@@ -1370,6 +1404,68 @@ class Bench:
             "consume_s": consume_s,
             "consume_per_s": events / consume_s,
             "consume_polls": polls,
+            "groups": seven,
+        }
+
+    def raw_consume_groups(self, events: int, groups: int) -> dict[str, Any]:
+        """``groups`` raw consumers at once, each reading every message, in its own process.
+
+        The topology issue 3 asks for (one consumer group per projection) with nothing but
+        the raw loop in each: the ceiling of the pipeline's consumption on this machine.
+        """
+        log(f"raw consumers: {groups} at once, each reading all {events} messages")
+        start_at = time.time() + 5.0
+        children = [
+            Child(
+                f"raw-consumer-{n}",
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.pipeline",
+                    "--store",
+                    self.store,
+                    "--raw-consume-child",
+                    f"bench_scratch_{n}",
+                    "--raw-schema",
+                    self.schema,
+                    "--raw-bus",
+                    self.bus,
+                    "--raw-topic",
+                    self.raw_topic,
+                    "--raw-events",
+                    str(events),
+                    "--raw-start-at",
+                    str(start_at),
+                ],
+                dict(os.environ),
+                self.log_dir,
+            )
+            for n in range(groups)
+        ]
+        time.sleep(max(0.0, start_at - time.time()))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with self.meter.phase("raw_consume_groups", self.cpu):
+            for child in children:
+                child.proc.wait(RAW_LIMIT_S + 30)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # They exited inside the phase, out of the meter's sight: their CPU counts as the
+        # bench's (which only waits meanwhile).
+        cores = self.cpu["raw_consume_groups"]
+        spent = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        cores["bench"] += spent / cores["wall_s"]
+        cores["other"] = max(0.0, cores["other"] - spent / cores["wall_s"])
+        reports = []
+        for child in children:
+            child.stop()
+            if child.proc.returncode != 0:
+                raise RuntimeError(f"{child.name} failed:\n{child.tail()}")
+            reports.append(json.loads(child.log_path.read_text().strip().splitlines()[-1]))
+        wall = max(r["ended"] for r in reports) - min(r["began"] for r in reports)
+        return {
+            "groups": groups,
+            "wall_s": wall,
+            "per_s": events / wall,
+            "seconds": [round(r["seconds"], 2) for r in reports],
         }
 
     def setup_api(self) -> tuple[str, list[UUID], list[UUID]]:
@@ -1660,6 +1756,18 @@ def _raw_table(out: Report, raw: dict[str, Any]) -> None:
                 f"{raw['consume_s']:.1f}",
                 f0(raw["consume_per_s"]),
             ],
+            *(
+                [
+                    [
+                        f"the same, {raw['groups']['groups']} consumers (one group each) at "
+                        "once, each reading every message: the topology of issue 3",
+                        f"{raw['groups']['wall_s']:.1f}",
+                        f0(raw["groups"]["per_s"]),
+                    ]
+                ]
+                if raw.get("groups")
+                else []
+            ),
         ],
     )
 
@@ -1723,6 +1831,8 @@ def _cpu_tables(out: Report, results: dict[str, Any]) -> None:
         units.update(write=pipe["events"], drain=pipe["events"])
     if raw:
         units.update(raw_produce=raw["messages"], raw_consume=raw["messages"])
+        if raw.get("groups"):
+            units.update(raw_consume_groups=raw["messages"])
     if api:
         units.update(api_bare=api["bare"]["requests"], api=api["tiaokuai"]["requests"])
     parts = ["writers", "relay", "workers", "api", "broker", "postgres", "bench"]
@@ -1731,6 +1841,7 @@ def _cpu_tables(out: Report, results: dict[str, Any]) -> None:
         "drain": {"relay", "workers", "broker", "postgres"},
         "raw_produce": {"bench", "broker", "postgres"},
         "raw_consume": {"bench", "broker", "postgres"},
+        "raw_consume_groups": {"bench", "broker", "postgres"},
         "api_bare": {"api", "postgres"},
         "api": {"api", "postgres"},
     }
@@ -1802,6 +1913,13 @@ def print_report(results: dict[str, Any], command: str) -> None:
         for what, value, target, met in targets(results)
     ]
     out.table("Ratios and targets", ["ratio", "measured", "target", ""], rows)
+    pipe, raw = results.get("pipeline"), results.get("raw")
+    if pipe and raw and raw.get("groups"):
+        groups = raw["groups"]
+        out.line(
+            f"   context: end to end ÷ {groups['groups']} raw consumers at once (one group each, "
+            f"as the projections): {pipe['e2e_per_s'] / groups['per_s']:.2f}"
+        )
     if "failed" in results:
         out.line(f"FAILED in phase {results['failed']['phase']}: {results['failed']['error']}")
     out.line(
@@ -1845,6 +1963,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep", action="store_true", help="keep the schemas (debugging)")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--bare-schema", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-consume-child", metavar="TABLE", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-schema", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-bus", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-topic", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-events", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--raw-start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     return parser
 
 
@@ -1854,6 +1978,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import pipeline  # this module by its name: stable event topics
 
         pipeline.serve_bare(args.serve_bare, args.store, args.bare_schema)
+        return 0
+    if args.raw_consume_child:
+        _quiet_logs()
+        raw_consume_child(args)
         return 0
     if args.events < 1_000:
         print("--events: at least 1000", file=sys.stderr)
