@@ -4,6 +4,7 @@ nothing holding personal data is cached (infra/application.py, ``TaskCache``).""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from domain.actor import Actor, Role
@@ -75,7 +76,7 @@ def test_commands_decide_on_copies_of_the_cached_task(system: System) -> None:
     system.app.task(task_id)
     cache = system.app.repository.cache
     assert cache is not None
-    cached = cache.get(task_id)
+    cached: Any = cache.get(task_id)
     liaison = Actor("liaison-1", Role.LIAISON, "postal")
     written = system.app.sign_for(task_id=task_id, actor=liaison)
     assert written.aggregate is not cached and written.aggregate.version == 2
