@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="FILE", help="cProfile the apply phase into FILE")
     args = parser.parse_args(argv)
     os.environ["PGAPPNAME"] = APP_NAME
-    os.environ["TIAOKUAI_POSTGRES_POOL_SIZE"] = "2"
+    os.environ["TIAOKUAI_STORE_POOL_SIZE"] = "2"
     _quiet_logs()
 
     from infra.bootstrap import bootstrap

@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=25.0, help="commands per second")
     parser.add_argument("--commands", type=int, default=200)
     args = parser.parse_args(argv)
-    os.environ["TIAOKUAI_POSTGRES_POOL_SIZE"] = "3"
+    os.environ["TIAOKUAI_STORE_POOL_SIZE"] = "3"
     _quiet_logs()
 
     from domain.units import UnitKind

@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="projection name (repeatable)")
     parser.add_argument("--profile", metavar="DIR", help="write relay.prof / <name>.prof here")
     args = parser.parse_args(argv)
-    os.environ["TIAOKUAI_POSTGRES_POOL_SIZE"] = "2"
+    os.environ["TIAOKUAI_STORE_POOL_SIZE"] = "2"
     _quiet_logs()
 
     from infra.bootstrap import bootstrap

@@ -453,7 +453,7 @@ def write_share(
     from infra.settings import Settings
 
     _quiet_logs()
-    os.environ["TIAOKUAI_POSTGRES_POOL_SIZE"] = "2"  # one thread; PostgreSQL allows 100
+    os.environ["TIAOKUAI_STORE_POOL_SIZE"] = "2"  # one thread; PostgreSQL allows 100
     settings = Settings(store=store, store_schema=schema, bus=bus, kafka_topic=topic)
     time.sleep(0.3 * writer)  # fewer simultaneous start-ups (see ``Bench.revive``)
     races = 0
@@ -1040,7 +1040,9 @@ class Bench:
             }
         )
         if self.args.worker_pool:
-            env["TIAOKUAI_POSTGRES_POOL_SIZE"] = str(self.args.worker_pool)
+            env["TIAOKUAI_STORE_POOL_SIZE"] = str(self.args.worker_pool)
+        if self.args.worker_linger_ms:
+            env["TIAOKUAI_WORKER_LINGER_MS"] = str(self.args.worker_linger_ms)
         env.update(extra)
         return env
 
@@ -1169,7 +1171,7 @@ class Bench:
 
     def start_server(self, name: str, argv: Sequence[str], ready_path: str, port: int) -> Child:
         env = self.child_env(TIAOKUAI_PORT=str(port))
-        env.pop("TIAOKUAI_POSTGRES_POOL_SIZE", None)  # servers keep the default pool
+        env.pop("TIAOKUAI_STORE_POOL_SIZE", None)  # servers keep the default pool
         server = Child(name, argv, env, self.log_dir)
         self.servers.append(server)
         deadline = time.monotonic() + START_LIMIT_S
@@ -1943,7 +1945,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--worker-pool",
         type=int,
         default=2,
-        help="TIAOKUAI_POSTGRES_POOL_SIZE of the relay and the workers (0: the default, 10)",
+        help="TIAOKUAI_STORE_POOL_SIZE of the relay and the workers (0: the default, 10)",
+    )
+    parser.add_argument(
+        "--worker-linger-ms",
+        type=float,
+        default=0.0,
+        help="TIAOKUAI_WORKER_LINGER_MS of the workers (0: their default, 25)",
     )
     parser.add_argument("--api-requests", type=int, default=5_000)
     parser.add_argument("--api-clients", type=int, default=50)

@@ -32,6 +32,8 @@ from projections.envelope import EventEnvelope
 log = structlog.get_logger(__name__)
 
 VIEW_LOCK_KEY = 0x76696577  # "view"
+SMALL_BATCH = 100
+"""A poll that applied fewer events than this lingers (``worker_linger_ms``) before the next."""
 GAP_GRACE_SECONDS = 60.0
 """How long a gap in the topic may last (the relay noticing a lost log) before it is fatal."""
 
@@ -331,10 +333,13 @@ class ProjectionWorker:
                 clients.ensure_topic(self.settings)
                 self.consumer = clients.group_consumer(self.settings, self.group, self.name)
                 self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+                linger = self.settings.worker_linger_ms / 1000
                 while not self._stop.is_set():
                     records = self.consumer.poll(timeout_ms=100)
                     if records:
-                        self.process(records)
+                        applied = self.process(records)
+                        if linger and applied < SMALL_BATCH:
+                            self._stop.wait(linger)
                     self.heartbeat()
             except KafkaError as error:
                 log.warning("worker.broker_unavailable", error=repr(error))
