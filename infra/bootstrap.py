@@ -74,6 +74,9 @@ class System:
         aggregate_id, version = str(found[0].originator_id), found[0].originator_version
         deadline = time.monotonic() + timeout
         pending = list(projections)
+        # Short first (a worker often has it already), then backing off: a read waiting
+        # on a slow view must not keep the database busy for the others.
+        pause = 0.002
         while pending:
             pending = [
                 name
@@ -85,7 +88,8 @@ class System:
                 return True
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(0.005)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.025)
         return True
 
     def close(self) -> None:
