@@ -1043,6 +1043,8 @@ class Bench:
             env["TIAOKUAI_STORE_POOL_SIZE"] = str(self.args.worker_pool)
         if self.args.worker_linger_ms:
             env["TIAOKUAI_WORKER_LINGER_MS"] = str(self.args.worker_linger_ms)
+        if self.args.fetch_wait_ms:
+            env["TIAOKUAI_KAFKA_FETCH_MAX_WAIT_MS"] = str(self.args.fetch_wait_ms)
         env.update(extra)
         return env
 
@@ -1952,6 +1954,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="TIAOKUAI_WORKER_LINGER_MS of the workers (0: their default, 25)",
+    )
+    parser.add_argument(
+        "--fetch-wait-ms",
+        type=int,
+        default=0,
+        help="TIAOKUAI_KAFKA_FETCH_MAX_WAIT_MS of the workers (0: their default, 40)",
     )
     parser.add_argument("--api-requests", type=int, default=5_000)
     parser.add_argument("--api-clients", type=int, default=50)
