@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 
 VIEW_LOCK_KEY = 0x76696577  # "view"
 SMALL_BATCH = 100
-"""A poll that applied fewer events than this lingers (``worker_linger_ms``) before the next."""
+"""A poll that brought fewer messages than this lingers (``worker_linger_ms``) before the next."""
 GAP_GRACE_SECONDS = 60.0
 """How long a gap in the topic may last (the relay noticing a lost log) before it is fatal."""
 
@@ -337,8 +337,8 @@ class ProjectionWorker:
                 while not self._stop.is_set():
                     records = self.consumer.poll(timeout_ms=100)
                     if records:
-                        applied = self.process(records)
-                        if linger and applied < SMALL_BATCH:
+                        self.process(records)
+                        if linger and sum(map(len, records.values())) < SMALL_BATCH:
                             self._stop.wait(linger)
                     self.heartbeat()
             except KafkaError as error:
