@@ -17,6 +17,9 @@ from uuid import UUID
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
 
 from domain.actor import SYSTEM, Actor
 from domain.base import TiaokuaiAggregate
@@ -41,9 +44,6 @@ from infra.transcodings import ActorAsDict, PersonAsCiphertext, PersonAsReferenc
 
 A = TypeVar("A", bound=TiaokuaiAggregate)
 log = structlog.get_logger(__name__)
-
-LANDED_SEARCH = 5000
-"""How far back from the head a command's own events are looked for after a lost commit."""
 
 
 @dataclass(frozen=True)
@@ -201,16 +201,31 @@ class TiaokuaiApplication(Application[UUID]):
         stored = self.recorder.select_events(aggregate_id, gt=first - 1, lte=last)
         if [self.mapper.to_domain_event(event) for event in stored] != pending:
             return None
-        head = self.head()
-        start = max(1, head - LANDED_SEARCH + 1)
-        for notification in self.recorder.select_notifications(start=start, limit=LANDED_SEARCH):
-            if (notification.originator_id, notification.originator_version) == (
-                aggregate_id,
-                last,
-            ):
-                log.warning("command.saved_on_retry", aggregate_id=str(aggregate_id))
-                return int(notification.id)
-        return None
+        position = self._position_of(aggregate_id, last)
+        if position is not None:
+            log.warning("command.saved_on_retry", aggregate_id=str(aggregate_id))
+        return position
+
+    def _position_of(self, aggregate_id: UUID, version: int) -> int | None:
+        """The notification id of one stored event, looked up by its primary key."""
+        recorder: Any = self.recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            statement: Any = SQL(
+                "SELECT notification_id AS position FROM {0}.{1} "
+                "WHERE originator_id = %s AND originator_version = %s"
+            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+            params: tuple[Any, ...] = (aggregate_id, version)
+        else:
+            assert isinstance(recorder, SQLiteApplicationRecorder)
+            statement = (
+                f"SELECT rowid AS position FROM {recorder.events_table_name} "
+                "WHERE originator_id = ? AND originator_version = ?"
+            )
+            params = (aggregate_id.hex, version)
+        with recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, params)
+            row = cursor.fetchone()
+        return int(row["position"]) if row else None
 
     def now(self) -> datetime:
         return self.clock.now()
