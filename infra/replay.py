@@ -10,7 +10,6 @@ as drift.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 import uuid
@@ -19,12 +18,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg.sql import SQL, Identifier
-
 from infra.audit import stream_envelopes
 from infra.bootstrap import System
 from infra.rebuild import Drift, compare
-from infra.view_store import PostgresViewRecorder, SQLiteViewRecorder
 from projections.envelope import EventEnvelope
 from projections.registry import build_projections
 from projections.store import Doc
@@ -105,28 +101,13 @@ def _pages(system: System, view: str, page: int = PAGE) -> Iterator[tuple[str, D
     ``LiveViewStore.scan`` reads a whole view at once; the replay's comparison must hold
     only a page of each side, so that memory stays flat however large the views grow.
     """
-    recorder = system.view_recorder
     after = ""
     while True:
-        if isinstance(recorder, PostgresViewRecorder):
-            statement: Any = SQL(
-                "SELECT key, doc FROM {0}.{1} WHERE view = %s AND key > %s ORDER BY key LIMIT %s"
-            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.table))
-        else:
-            assert isinstance(recorder, SQLiteViewRecorder)
-            statement = (
-                f"SELECT key, doc FROM {recorder.table} WHERE view = ? AND key > ? "
-                "ORDER BY key LIMIT ?"
-            )
-        with recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, (view, after, page))
-            rows = cursor.fetchall()
-        for row in rows:
-            doc = row["doc"]
-            yield row["key"], doc if isinstance(doc, dict) else json.loads(doc)
+        rows = system.view_recorder.read_page(view, after, page)
+        yield from rows
         if len(rows) < page:
             return
-        after = rows[-1]["key"]
+        after = rows[-1][0]
 
 
 def _differences(

@@ -55,6 +55,7 @@ class ViewRecorder(Protocol):
     ) -> None: ...
     def read_get(self, view: str, key: str) -> Doc | None: ...
     def read_scan(self, view: str, prefix: str) -> list[tuple[str, Doc]]: ...
+    def read_page(self, view: str, after: str, limit: int) -> list[tuple[str, Doc]]: ...
     def reset(self, projection: Projection) -> None: ...
     def apply_scratch(
         self, envelopes: Sequence[EventEnvelope], projections: Sequence[Projection], prefix: str
@@ -86,6 +87,7 @@ class _Sql:
         *,
         get: Any,
         scan: Any,
+        page: Any,
         upsert: Any,
         reset: Any,
         reset_tracking: Any,
@@ -96,6 +98,7 @@ class _Sql:
     ) -> None:
         self.get = get
         self.scan = scan
+        self.page = page
         self.upsert = upsert
         self.reset = reset
         self.reset_tracking = reset_tracking
@@ -330,6 +333,12 @@ class _ViewsMixin:
             c.execute(self.sql.scan, {"view": view, "prefix": prefix})
             return [(row["key"], _loads(row["doc"])) for row in c.fetchall()]
 
+    def read_page(self, view: str, after: str, limit: int) -> list[tuple[str, Doc]]:
+        """Up to ``limit`` documents of ``view`` with keys after ``after``, in key order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql.page, {"view": view, "after": after, "limit": limit})
+            return [(row["key"], _loads(row["doc"])) for row in c.fetchall()]
+
     def reset(self, projection: Projection) -> None:
         with self.datastore.transaction(commit=True) as c:
             for view in (*projection.views, applied_view(projection.name)):
@@ -393,6 +402,10 @@ class SQLiteViewRecorder(_ViewsMixin, SQLiteTrackingRecorder):
             scan=(
                 f"SELECT key, doc FROM {t} WHERE view = :view "
                 "AND substr(key, 1, length(:prefix)) = :prefix ORDER BY key"
+            ),
+            page=(
+                f"SELECT key, doc FROM {t} WHERE view = :view AND key > :after "
+                "ORDER BY key LIMIT :limit"
             ),
             upsert=upsert,
             reset=f"DELETE FROM {t} WHERE view = :view",
@@ -464,6 +477,10 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
             scan=SQL(
                 "SELECT key, doc FROM {0}.{1} WHERE view = %(view)s "
                 "AND starts_with(key, %(prefix)s) ORDER BY key"
+            ).format(schema, table),
+            page=SQL(
+                "SELECT key, doc FROM {0}.{1} WHERE view = %(view)s AND key > %(after)s "
+                "ORDER BY key LIMIT %(limit)s"
             ).format(schema, table),
             upsert=SQL(
                 "INSERT INTO {0}.{1} (view, key, doc) VALUES (%(view)s, %(key)s, %(doc)s::jsonb) "
