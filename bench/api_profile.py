@@ -40,22 +40,11 @@ from bench.pipeline import (
     closed_loop,
     issue_task,
     percentile,
-    process_cpu,
     task_units,
 )
-from bench.support import free_port
+from bench.support import backend_cpu, free_port, process_cpu
 
 APP_NAME = "tiaokuai-bench-api"
-
-
-def backend_cpu(store: str) -> float:
-    with psycopg.connect(store, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> "
-            "pg_backend_pid()",
-            (APP_NAME,),
-        ).fetchall()
-    return sum(process_cpu(int(pid)) for (pid,) in rows)
 
 
 def start(name: str, argv: list[str], env: dict[str, str], port: int, path: str) -> Child:
@@ -154,11 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )  # fmt: skip
-            cpu0, pg0 = process_cpu(child.pid), backend_cpu(args.store)
+            cpu0, pg0 = process_cpu(child.pid), backend_cpu(args.store, APP_NAME)
             result = asyncio.run(
                 closed_loop(name, url, args.requests, args.clients, request, headers, 240, 200)
             )
-            cpu, pg = process_cpu(child.pid) - cpu0, backend_cpu(args.store) - pg0
+            cpu, pg = process_cpu(child.pid) - cpu0, backend_cpu(args.store, APP_NAME) - pg0
             if spy is not None:
                 spy.send_signal(2)
                 spy.wait(timeout=30)

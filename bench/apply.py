@@ -37,9 +37,9 @@ from bench.pipeline import (
     _quiet_logs,
     _secretariat,
     plan,
-    process_cpu,
     run_step,
 )
+from bench.support import backend_cpu
 
 APP_NAME = "tiaokuai-bench-apply"
 
@@ -72,22 +72,13 @@ class StatementCounter:
             cls.executemany = counted_many  # type: ignore[method-assign,assignment]
 
 
-def backend_cpu(store: str) -> float:
-    with psycopg.connect(store, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> "
-            "pg_backend_pid()",
-            (APP_NAME,),
-        ).fetchall()
-    return sum(process_cpu(int(pid)) for (pid,) in rows)
-
-
 @contextmanager
 def measured(store: str, counter: StatementCounter, out: dict[str, float]) -> Iterator[None]:
-    cpu0, pg0, n0, wall0 = time.process_time(), backend_cpu(store), counter.count, time.time()
+    cpu0, n0, wall0 = time.process_time(), counter.count, time.time()
+    pg0 = backend_cpu(store, APP_NAME)
     yield
     out["cpu"] = time.process_time() - cpu0
-    out["pg"] = backend_cpu(store) - pg0
+    out["pg"] = backend_cpu(store, APP_NAME) - pg0
     out["statements"] = counter.count - n0
     out["wall"] = time.time() - wall0
 

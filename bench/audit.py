@@ -47,7 +47,6 @@ import random
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -61,7 +60,7 @@ import psycopg
 from eventsourcing.application import Repository
 from psycopg import sql
 
-from bench.support import git_state
+from bench.support import PostgresMeter, git_state, loadavg, machine_cpu
 from domain.actor import Actor, Role
 from domain.chains import LinkRole
 from domain.ids import INDUSTRIES, chain_id
@@ -78,7 +77,6 @@ from projections.store import Doc, MemoryViewStore
 PG_DEFAULT = os.environ.get("TIAOKUAI_BENCH_STORE", "postgresql://postgres@127.0.0.1:5432/postgres")
 APP_NAME = "tiaokuai-bench-audit"
 """PGAPPNAME of this run's connections, so that its PostgreSQL backends can be metered."""
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 START = datetime(2025, 1, 6, 1, 0, tzinfo=UTC)
 DEPARTMENTS = tuple(f"dept-{i:02d}" for i in range(1, 13))
 TOWNS = tuple(f"town-{i:02d}" for i in range(1, 8))
@@ -122,78 +120,12 @@ def liaison(unit: str) -> Actor:
 
 
 # ------------------------------------------------------------------------ metering
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a live process (0 when it is gone)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = raw[raw.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def machine_cpu() -> float:
-    """Busy CPU seconds of the whole machine (every process, ours or not)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def memory_kib(field_name: str) -> int:
     """A field of /proc/self/status in KiB: VmRSS now, VmHWM the peak so far."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field_name + ":"):
             return int(line.split()[1])
     return 0
-
-
-class PostgresMeter:
-    """CPU seconds of this run's PostgreSQL backends (application_name ``APP_NAME``).
-
-    A thread samples them every 0.25 s and keeps each backend's latest figure, so one
-    that closes between two samples is still counted (to within 0.25 s).
-    """
-
-    def __init__(self, store: str) -> None:
-        self.store = store
-        self.latest: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pg-meter", daemon=True)
-
-    def _sample(self, conn: psycopg.Connection[Any]) -> None:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> "
-            "pg_backend_pid()",
-            (APP_NAME,),
-        ).fetchall()
-        for (pid,) in rows:
-            cpu = process_cpu(int(pid))
-            if cpu:
-                self.latest[int(pid)] = max(cpu, self.latest.get(int(pid), 0.0))
-
-    def _run(self) -> None:
-        with contextlib.suppress(Exception), psycopg.connect(self.store, autocommit=True) as conn:
-            while not self._stop.wait(0.25):
-                self._sample(conn)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def total(self) -> float:
-        with contextlib.suppress(Exception), psycopg.connect(self.store, autocommit=True) as conn:
-            self._sample(conn)
-        return sum(self.latest.values())
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
 
 
 @dataclass
@@ -981,7 +913,7 @@ def main() -> int:
 
     run = uuid.uuid4().hex[:8]
     large_schema, small_schema = f"bench_audit_{run}_l", f"bench_audit_{run}_s"
-    postgres = PostgresMeter(args.store)
+    postgres = PostgresMeter(args.store, APP_NAME)
     postgres.start()
     meter = Meter(postgres)
     summary: dict[str, Any] = {

@@ -24,7 +24,8 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.pipeline import PG_DEFAULT, _quiet_logs, process_cpu
+from bench.pipeline import PG_DEFAULT, _quiet_logs
+from bench.support import process_cpu
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,7 +48,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -69,10 +68,17 @@ from psycopg import sql
 from pydantic import BaseModel
 
 from bench.http import read_response
-from bench.support import free_port, git_state, tansu_command
+from bench.support import (
+    PostgresMeter,
+    free_port,
+    git_state,
+    loadavg,
+    machine_cpu,
+    process_cpu,
+    tansu_command,
+)
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 DEPARTMENTS = tuple(f"dept-{i:02d}" for i in range(1, 13))
 TOWNS = tuple(f"town-{i:02d}" for i in range(1, 8))
 FRESH_UNIT = "fresh-dept"
@@ -179,72 +185,8 @@ class Child:
 
 
 # ------------------------------------------------------------------------ CPU meter
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rfind(")") + 2 :].split()
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a live process (0 when it is gone)."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 APP_NAME = "tiaokuai-bench"
 """PGAPPNAME of every process of the run, so its PostgreSQL backends can be told apart."""
-
-
-class PostgresMeter:
-    """CPU seconds of this run's PostgreSQL backends, including those that have exited.
-
-    A thread samples, every 0.25 s, the backends whose application_name is ``APP_NAME``
-    and keeps each one's latest CPU time, so a backend that closes between two phase
-    boundaries still counts (to within 0.25 s). Other sessions' backends are not counted.
-    """
-
-    def __init__(self, store: str) -> None:
-        self.store = store
-        self.latest: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pg-meter", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _sample(self, conn: psycopg.Connection[Any]) -> None:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APP_NAME,)
-        ).fetchall()
-        for (pid,) in rows:
-            cpu = process_cpu(int(pid))
-            if cpu:
-                self.latest[int(pid)] = max(cpu, self.latest.get(int(pid), 0.0))
-
-    def _run(self) -> None:
-        with contextlib.suppress(Exception), psycopg.connect(self.store, autocommit=True) as conn:
-            while not self._stop.wait(0.25):
-                self._sample(conn)
-
-    def total(self) -> float:
-        with contextlib.suppress(Exception), psycopg.connect(self.store, autocommit=True) as conn:
-            self._sample(conn)
-        return sum(self.latest.values())
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-
-def machine_cpu() -> float:
-    """Busy CPU seconds of the whole machine (every process, ours or not)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
 class CpuMeter:
@@ -856,13 +798,6 @@ def f2(value: float) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:,.2f}"
 
 
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def machine() -> dict[str, Any]:
     mem_kb = 0
     with contextlib.suppress(OSError):
@@ -986,7 +921,7 @@ class Bench:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.projections = [p.name for p in build_projections()]
         self.groups = {name: f"tiaokuai.projection.{name}" for name in self.projections}
-        self.pg_meter = PostgresMeter(self.store)
+        self.pg_meter = PostgresMeter(self.store, APP_NAME)
         self.meter = CpuMeter(self.pg_meter)
         self.cpu: dict[str, dict[str, float]] = {}
         self.results: dict[str, Any] = {

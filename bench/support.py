@@ -1,10 +1,20 @@
-"""Small helpers every bench uses: free ports, children that die with the bench, the commit."""
+"""Small helpers every bench uses: free ports, children that die with the bench, the
+commit, and CPU metering of processes, the machine and a run's PostgreSQL backends."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
 import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -53,3 +63,82 @@ def git_state() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" + uncommitted changes" if dirty else "")
+
+
+# ------------------------------------------------------------------------- metering
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 when it is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine (every process, ours or not)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def _backend_pids(conn: psycopg.Connection[Any], app_name: str) -> list[int]:
+    """The run's PostgreSQL backends (its processes set ``PGAPPNAME``), not the asker's."""
+    rows = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> pg_backend_pid()",
+        (app_name,),
+    ).fetchall()
+    return [int(pid) for (pid,) in rows]
+
+
+def backend_cpu(store: str, app_name: str) -> float:
+    """CPU seconds of the run's PostgreSQL backends that are open now."""
+    with psycopg.connect(store, autocommit=True) as conn:
+        return sum(process_cpu(pid) for pid in _backend_pids(conn, app_name))
+
+
+class PostgresMeter:
+    """CPU seconds of a run's PostgreSQL backends, including those that have exited.
+
+    A thread samples, every 0.25 s, the backends whose application_name is ``app_name``
+    and keeps each one's latest CPU time, so a backend that closes between two phase
+    boundaries still counts (to within 0.25 s). Other sessions' backends are not counted.
+    """
+
+    def __init__(self, store: str, app_name: str) -> None:
+        self.store = store
+        self.app_name = app_name
+        self.latest: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pg-meter", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _sample(self, conn: psycopg.Connection[Any]) -> None:
+        for pid in _backend_pids(conn, self.app_name):
+            cpu = process_cpu(pid)
+            if cpu:
+                self.latest[pid] = max(cpu, self.latest.get(pid, 0.0))
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception), psycopg.connect(self.store, autocommit=True) as conn:
+            while not self._stop.wait(0.25):
+                self._sample(conn)
+
+    def total(self) -> float:
+        with contextlib.suppress(Exception), psycopg.connect(self.store, autocommit=True) as conn:
+            self._sample(conn)
+        return sum(self.latest.values())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)

@@ -17,16 +17,10 @@ import multiprocessing
 import os
 import subprocess
 import time
-from pathlib import Path
 
-from bench.support import die_with_parent, free_port, tansu_command
+from bench.support import die_with_parent, free_port, process_cpu, tansu_command
 
 VALUE = b"x" * 370
-
-
-def _broker_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _consume(address: str, group: str, wait_ms: int) -> None:
@@ -92,14 +86,14 @@ def main() -> int:
         for consumer in consumers:
             consumer.start()
         time.sleep(30)  # the groups join and read the prefill
-        cpu0, began, sent = _broker_cpu(broker.pid), time.monotonic(), 0
+        cpu0, began, sent = process_cpu(broker.pid), time.monotonic(), 0
         while time.monotonic() - began < args.seconds:
             producer.send("t", key=os.urandom(8), value=VALUE)
             producer.flush()
             sent += 1
             time.sleep(max(0.0, sent / args.rate - (time.monotonic() - began)))
         elapsed = time.monotonic() - began
-        cores = (_broker_cpu(broker.pid) - cpu0) / elapsed
+        cores = (process_cpu(broker.pid) - cpu0) / elapsed
         print(
             f"prefill {args.prefill:,}, {args.consumers} consumers (fetch wait "
             f"{args.fetch_wait_ms} ms), {sent / elapsed:.0f} messages/s: broker {cores:.3f} cores"
