@@ -1,4 +1,4 @@
-"""The benches' minimal HTTP/1.1 response reader over asyncio streams.
+"""The benches' minimal HTTP/1.1 client parts over asyncio streams: answers and errors.
 
 httpx costs several milliseconds of CPU per request at 50 connections, more than the
 servers being measured; reading a response by hand costs a fraction of one.
@@ -7,6 +7,35 @@ servers being measured; reading a response by hand costs a fraction of one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class HttpError(Exception):
+    """No answer: refused, reset, closed, timed out or not HTTP/1.1 as expected."""
+
+
+@dataclass
+class Answer:
+    """One response: status, lower-cased headers, body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    @property
+    def reason(self) -> str:
+        """The status with the API's error code, e.g. ``409 invalid_state``."""
+        with contextlib.suppress(Exception):
+            code = self.json().get("error")
+            if code:
+                return f"{self.status} {code}"
+        return str(self.status)
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:

@@ -67,7 +67,7 @@ from eventsourcing.domain import Aggregate, event
 from psycopg import sql
 from pydantic import BaseModel
 
-from bench.http import read_response
+from bench.http import Answer, HttpError, read_response
 from bench.support import (
     PostgresMeter,
     free_port,
@@ -467,17 +467,6 @@ def serve_bare(port: int, store: str, schema: str) -> None:
 
 
 # -------------------------------------------------------------------- HTTP load
-class HttpError(Exception):
-    """The connection failed or the answer was not HTTP/1.1 as expected."""
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
 class Connection:
     """One keep-alive HTTP/1.1 connection over asyncio streams: the load generator's client.
 

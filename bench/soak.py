@@ -65,7 +65,7 @@ from uuid import uuid4
 
 import psycopg
 
-from bench.http import read_response
+from bench.http import Answer, HttpError, read_response
 from bench.support import die_with_parent, free_port
 
 PG_BIN = Path(os.environ.get("TIAOKUAI_SOAK_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -287,28 +287,6 @@ class Proc:
 
 
 # ------------------------------------------------------------------ HTTP client
-class HttpError(Exception):
-    """No answer: refused, reset, closed, timed out or not HTTP."""
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
-    @property
-    def reason(self) -> str:
-        with contextlib.suppress(Exception):
-            code = self.json().get("error")
-            if code:
-                return f"{self.status} {code}"
-        return str(self.status)
-
-
 class Client:
     """One keep-alive HTTP/1.1 connection (asyncio streams); reconnects after errors."""
 

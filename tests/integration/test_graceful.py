@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from bench.pipeline import Connection, HttpError
+from bench.http import HttpError
+from bench.pipeline import Connection
 from domain.actor import Role
 from infra.bootstrap import System
 from infra.envelopes import envelope_from
