@@ -525,6 +525,33 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
                 c.executemany(offsets_statement, offsets)
         return highest
 
+    def apply_consumed_together(
+        self,
+        batches: Sequence[tuple[Sequence[EventEnvelope], Projection]],
+        *,
+        offsets_statement: Any,
+        offsets: Sequence[tuple[Any, ...]],
+        locks: Sequence[tuple[int, str]],
+    ) -> None:
+        """Several projections' consumed events and all their offsets in one transaction.
+
+        Each projection's view lock is taken first, in the order given (callers sort
+        them by projection, so two processes never wait on each other in a cycle), and
+        every projection's documents are prefetched in one round trip. Any failure
+        leaves nothing applied.
+        """
+        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
+            c = conn.cursor()
+            for lock in locks:
+                c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
+            batch = _Batch(c, self.sql)
+            batch.prefetch(pair for envelopes, p in batches for pair in reads_of(envelopes, p))
+            for envelopes, projection in batches:
+                apply_events(batch, envelopes, projection)
+            batch.flush()
+            if offsets:
+                c.executemany(offsets_statement, offsets)
+
 
 class LiveViewStore:
     """The ViewStore that queries read: each call sees the latest committed documents."""

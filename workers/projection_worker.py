@@ -1,5 +1,9 @@
 """A projection worker: one Kafka consumer group per projection, views in PostgreSQL.
 
+``tiaokuai worker project`` runs its projections' workers in a ``ProjectionHost``
+(``workers/projection_host.py``), which feeds them all from one fetch; ``run`` here
+consumes alone, with a consumer of its own (tests, probes).
+
 Each poll's events are applied and the partitions' next offsets stored in one PostgreSQL
 transaction; an event whose aggregate version the projection already applied is a
 duplicate and changes nothing. A projection that has never consumed first catches up
@@ -12,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -36,6 +40,10 @@ SMALL_BATCH = 100
 """A poll that brought fewer messages than this lingers (``worker_linger_ms``) before the next."""
 GAP_GRACE_SECONDS = 60.0
 """How long a gap in the topic may last (the relay noticing a lost log) before it is fatal."""
+
+
+def _decode(message: Any) -> EventEnvelope:
+    return EventEnvelope.from_json(message.value)
 
 
 def _header(message: Any, name: str) -> str | None:
@@ -213,13 +221,27 @@ class ProjectionWorker:
     # ---------------------------------------------------------------- work
     def process(self, records: dict[TopicPartition, list[Any]]) -> int:
         """Apply one poll's messages; return how many events were new."""
+        prepared = self.prepare(records)
+        return self.commit(*prepared) if prepared is not None else 0
+
+    def prepare(
+        self,
+        records: dict[TopicPartition, list[Any]],
+        decode: Callable[[Any], EventEnvelope] | None = None,
+    ) -> tuple[list[EventEnvelope], list[tuple[Any, ...]]] | None:
+        """The envelopes of one poll this projection takes, and the offsets to store.
+
+        ``decode`` turns a message into its envelope (a host of several projections
+        decodes each message once for all of them). None when nothing is to be applied.
+        """
+        decode = decode or _decode
         envelopes: list[EventEnvelope] = []
         offsets: list[tuple[Any, ...]] = []
         for tp in sorted(records, key=lambda t: t.partition):
             messages = self._accept(tp, records[tp])
             if not messages:
                 continue
-            batch = [EventEnvelope.from_json(m.value) for m in messages]
+            batch = [decode(m) for m in messages]
             envelopes.extend(batch)
             offsets.append(
                 (
@@ -231,8 +253,14 @@ class ProjectionWorker:
                     max(e.position for e in batch),
                 )
             )
-        if not offsets:
-            return 0
+        return (envelopes, offsets) if offsets else None
+
+    def commit(self, envelopes: list[EventEnvelope], offsets: list[tuple[Any, ...]]) -> int:
+        """Apply prepared envelopes and store their offsets in one transaction.
+
+        Returns how many events were applied; a poison event or a gap in the topic is
+        handled here (nothing of the batch is applied) and returns 0.
+        """
         try:
             # The view lock of exclusive(), taken inside the view transaction (no extra
             # connection or round trips): one view transaction at a time.

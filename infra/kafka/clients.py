@@ -53,6 +53,20 @@ def group_consumer(settings: Settings, group_id: str, client_id: str) -> KafkaCo
     )
 
 
+def shared_fetcher(settings: Settings, client_id: str) -> KafkaConsumer:
+    """A group-less consumer fetching for every projection of a worker process."""
+    return KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        allow_auto_create_topics=False,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        max_poll_records=2000,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+
+
 def offsets_reader(settings: Settings) -> KafkaConsumer:
     """A group-less consumer, only for asking the broker about offsets."""
     return KafkaConsumer(
