@@ -181,9 +181,7 @@ def cmd_worker_relay(args: argparse.Namespace) -> int:
 
 
 def cmd_worker_project(args: argparse.Namespace) -> int:
-    import threading
-
-    from workers.projection_worker import ProjectionWorker
+    from workers.projection_host import ProjectionHost
 
     system = _system(args)
     names = args.projection or [p.name for p in system.projections]
@@ -193,33 +191,20 @@ def cmd_worker_project(args: argparse.Namespace) -> int:
         print(f"error: unknown projection(s) {unknown}; known: {sorted(by_name)}", file=sys.stderr)
         system.close()
         return 2
-    workers = [ProjectionWorker(system, by_name[name]) for name in names]
+    # One consumer group per projection, one fetch of the topic for all of them. A
+    # projection stopped by a poison event stops alone: the others go on, /health names
+    # the event, and the process exits 1 at its end.
+    host = ProjectionHost(system, [by_name[name] for name in dict.fromkeys(names)])
+    stop_on_signals(host.stop)
     failures: list[BaseException] = []
-
-    def stop_all() -> None:
-        for worker in workers:
-            worker.stop()
-
-    def run(worker: ProjectionWorker) -> None:
-        try:
-            worker.run()
-        except BaseException as error:  # an unexpected error stops the process, loudly
-            failures.append(error)
-            stop_all()
-
-    stop_on_signals(stop_all)
-    threads = [threading.Thread(target=run, args=(w,), name=w.group) for w in workers]
     try:
-        for thread in threads:
-            thread.start()
-        # A projection stopped by a poison event ends its thread only: the others go on,
-        # and /health names the event. The process exits 1 at its end.
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=0.5)
+        host.run()
+    except BaseException as error:  # an unexpected error stops the process, loudly
+        failures.append(error)
+        log.error("worker.crashed", error=repr(error))
     finally:
         system.close()
-    poisoned = [w.projection.name for w in workers if w.failure is not None]
+    poisoned = [w.projection.name for w in host.workers if w.failure is not None]
     log.info("worker.process_stopped", failed=poisoned, errors=[repr(e) for e in failures])
     return 1 if failures or poisoned else 0
 

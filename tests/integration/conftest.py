@@ -55,6 +55,7 @@ from projections.registry import build_projections
 from projections.tasks import TASKS_VIEW
 from tests.conftest import POSTGRES_URL, START
 from tests.integration.broker import Tansu, die_with_parent
+from workers.projection_host import ProjectionHost
 from workers.projection_worker import ProjectionWorker
 from workers.relay import Relay
 
@@ -147,6 +148,12 @@ class WorkerRunner(Runner):
             return sorted(tp.partition for tp in (consumer.assignment() or ()))
         except Exception:  # the consumer may be closing or rejoining under us
             return []
+
+
+class HostRunner(Runner):
+    def __init__(self, host: ProjectionHost, name: str) -> None:
+        self.host = host
+        super().__init__(name, host.run, host.stop)
 
 
 def stop_all(*stoppables: Runner | CliProcess | Writers | None) -> None:
@@ -315,6 +322,15 @@ class KafkaBed:
         by_name = {p.name: p for p in system.projections}
         worker = ProjectionWorker(system, by_name[projection], name=name)
         runner = WorkerRunner(worker)
+        self.runners.append(runner)
+        runner.start()
+        return runner
+
+    def host_thread(self, system: System, projections: Iterable[str], name: str) -> HostRunner:
+        """A projection host (what ``tiaokuai worker project`` runs) in a thread."""
+        by_name = {p.name: p for p in system.projections}
+        host = ProjectionHost(system, [by_name[p] for p in projections], name=name)
+        runner = HostRunner(host, name)
         self.runners.append(runner)
         runner.start()
         return runner

@@ -202,6 +202,50 @@ def test_two_workers_of_one_projection_share_partitions(bed: KafkaBed) -> None:
         stop_all(writers, first, second, rest, relay)
 
 
+def test_a_host_takes_over_partitions_its_fetch_is_already_past(bed: KafkaBed) -> None:
+    """A process hosting every projection over one fetch; another hosting two leaves.
+
+    When the second host leaves mid-stream, the first gains the linkage and task list
+    partitions while its fetch of those partitions is already further on for its other
+    five projections, and maybe while a poll is under way: those two must go on from
+    their own stored offsets, each event applied exactly once.
+    """
+    system = bed.system()
+    main = bed.system()
+    other = bed.system()
+    relay = bed.relay_thread(main)
+    first = bed.host_thread(main, PROJECTIONS, "host-a")
+    second = bed.host_thread(other, ("linkage", "tasks"), "host-b")
+    state = bed.bus_state(system)
+    writers: Writers | None = None
+    heartbeats = {f"{group_id(p)}.host-{h}" for p in ("linkage", "tasks") for h in "ab"}
+    try:
+        Writers.register_units(system)
+        shared = wait_for_heartbeats(
+            bed,
+            state,
+            heartbeats,
+            lambda parts: all(
+                split_between_two({h: parts[f"{group_id(p)}.{h}"] for h in ("host-a", "host-b")})
+                for p in ("linkage", "tasks")
+            ),
+        )
+        assert all(shared.values()), shared
+
+        writers = Writers(system, bed.clock, seed=11, commands=600, threads=3).start()
+        wait_until(bed, lambda: writers is not None and writers.done >= 300, "half the stream")
+        second.stop()
+        writers.join(180)
+        wait_caught_up(bed, system)
+        for worker in (*first.host.workers, *second.host.workers):
+            assert worker.failure is None, worker.failure
+            assert worker.applied > 0, worker.projection.name
+        assert_exactly_once(bed, system)
+        assert_counts_match_aggregates(system, writers.task_ids)
+    finally:
+        stop_all(writers, first, second, relay)
+
+
 def test_a_late_projection_catches_up_then_follows_live(bed: KafkaBed) -> None:
     """A projection that never ran takes the history from the store and the topic."""
     late = "ledger"
