@@ -4,8 +4,9 @@ One run uses one Tansu broker (started here on a free loopback port, memory stor
 the PostgreSQL at ``--store``, in a fresh schema and fresh topics that are dropped at the
 end. Phases, in order:
 
-1. **Pipeline.** Projection workers (``tiaokuai worker project``, one process per
-   projection by default) join their consumer groups on an empty store; ``--events``
+1. **Pipeline.** Projection workers (``tiaokuai worker project``: by default one process
+   hosting every projection, each in its own consumer group over one shared fetch;
+   ``--workers``) join their consumer groups on an empty store; ``--events``
    events are written through ``TiaokuaiApplication`` (units, then tasks driven through
    sign / progress / contribution / urge / extension / completion / return / verify,
    step by step across all tasks so the keys spread); then the relay
@@ -1018,6 +1019,12 @@ class Bench:
         base = [*self.cli, "worker", "project", "--store", self.store, "--bus", self.bus]
         if self.args.workers == "single":
             self.workers = [Child("worker-all", base, self.child_env(), self.log_dir)]
+        elif self.args.workers.isdigit():
+            # N processes hosting every projection: each group's partitions split N ways.
+            self.workers = []
+            for n in range(int(self.args.workers)):
+                self.workers.append(Child(f"worker-all-{n}", base, self.child_env(), self.log_dir))
+                time.sleep(0.2)
         else:
             self.workers = []
             for name in self.projections:
@@ -1223,7 +1230,7 @@ class Bench:
             started = time.monotonic()
             relay = self.start_relay()
             for worker in self.workers:
-                if worker.name in ("worker-unit_views", "worker-ledger", "worker-all"):
+                if worker.name in PROFILED_WORKERS:
                     self.profile(worker.name, worker, 20)
             self.profile("relay", relay, 20)
             ready: float | None = None
@@ -1841,15 +1848,20 @@ def print_report(results: dict[str, Any], command: str) -> None:
     out.line(f"Total {results['total_s']:.0f} s. Command: {command}")
 
 
+PROFILED_WORKERS = ("worker-unit_views", "worker-ledger", "worker-all", "worker-all-0")
+"""The worker processes ``--profile`` samples."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__)
     parser.add_argument("--events", type=int, default=50_000, help="events of the pipeline")
     parser.add_argument("--writers", type=int, default=2, help="writer processes")
     parser.add_argument(
         "--workers",
-        choices=["per-projection", "single"],
-        default="per-projection",
-        help="one `tiaokuai worker project` process per projection, or one for all",
+        default="single",
+        help="`tiaokuai worker project` processes: 'single' (one hosting every projection, "
+        "the default deployment), 'per-projection' (seven), or a number N (N processes "
+        "hosting every projection, sharing each group's partitions)",
     )
     parser.add_argument(
         "--worker-pool",
