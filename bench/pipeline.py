@@ -1185,9 +1185,12 @@ class Bench:
         self.system = bootstrap(self.settings())
         BusState(self.system.app.factory.datastore).create_tables()
         app = self.system.app
-        log(f"starting {len(self.projections)} projection worker process(es)")
         since = datetime.now().astimezone()
         self.start_workers()
+        log(
+            f"started {len(self.workers)} projection worker process(es) "
+            f"for {len(self.projections)} projections"
+        )
         joined = self.wait_joined(since)
         log(f"workers joined their groups in {joined:.1f} s")
         sec = _secretariat()
