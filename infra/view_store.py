@@ -514,16 +514,12 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
         projection take turns. In pipeline mode the whole transaction is two round
         trips: BEGIN, the lock and the prefetch; then the writes, the offsets and COMMIT.
         """
-        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
-            c = conn.cursor()
-            if lock is not None:
-                c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
-            batch = _Batch(c, self.sql)
-            highest = apply_events(batch, envelopes, projection)
-            batch.flush()
-            if offsets:
-                c.executemany(offsets_statement, offsets)
-        return highest
+        return self.apply_consumed_together(
+            [(envelopes, projection)],
+            offsets_statement=offsets_statement,
+            offsets=offsets,
+            locks=[lock] if lock is not None else [],
+        )
 
     def apply_consumed_together(
         self,
@@ -532,13 +528,13 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
         offsets_statement: Any,
         offsets: Sequence[tuple[Any, ...]],
         locks: Sequence[tuple[int, str]],
-    ) -> None:
+    ) -> int:
         """Several projections' consumed events and all their offsets in one transaction.
 
         Each projection's view lock is taken first, in the order given (callers sort
         them by projection, so two processes never wait on each other in a cycle), and
         every projection's documents are prefetched in one round trip. Any failure
-        leaves nothing applied.
+        leaves nothing applied. Returns the highest position applied.
         """
         with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
             c = conn.cursor()
@@ -546,11 +542,13 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
                 c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
             batch = _Batch(c, self.sql)
             batch.prefetch(pair for envelopes, p in batches for pair in reads_of(envelopes, p))
+            highest = 0
             for envelopes, projection in batches:
-                apply_events(batch, envelopes, projection)
+                highest = max(highest, apply_events(batch, envelopes, projection))
             batch.flush()
             if offsets:
                 c.executemany(offsets_statement, offsets)
+        return highest
 
 
 class LiveViewStore:
