@@ -33,7 +33,13 @@ from infra.kafka import clients
 from infra.view_store import STORE_ERRORS, PostgresViewRecorder
 from projections.base import Projection
 from projections.envelope import EventEnvelope
-from workers.projection_worker import SMALL_BATCH, ProjectionWorker, _header
+from workers.projection_worker import (
+    SMALL_BATCH,
+    ProjectionWorker,
+    _header,
+    await_rejoin,
+    close_consumer,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -124,13 +130,6 @@ def _joined(group: KafkaConsumer) -> bool:
     return coordinator is None or coordinator.state == MemberState.STABLE
 
 
-def _close(consumer: KafkaConsumer) -> None:
-    try:
-        consumer.close(autocommit=False)
-    except Exception as error:  # a broken connection must not hide the cause
-        log.debug("worker.close_failed", error=repr(error))
-
-
 class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
     """A hosted projection's group callbacks: they move what the projection owns."""
 
@@ -163,10 +162,7 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp in revoked:
             self.member.cursor.owned.discard(tp)
             self.member.cursor.next.pop(tp.partition, None)
-        # See projection_worker._Rebalance: kafka-python 3.0 may drop a join it started.
-        coordinator = getattr(self.member.group, "_coordinator", None)
-        if coordinator is not None and hasattr(coordinator, "request_rejoin"):
-            coordinator.request_rejoin()
+        await_rejoin(self.member.group)
 
     def _assigned(self, assigned: Any) -> None:
         group = self.member.group
@@ -270,10 +266,7 @@ class ProjectionHost:
         for member in self._active():
             member.cursor.owned.clear()
             member.cursor.next.clear()
-            member.group = clients.group_consumer(
-                self.settings, member.worker.group, member.worker.name
-            )
-            member.group.subscribe([self.topic], listener=_Membership(self, member))
+            member.group = self._join(member)
             member.thread = threading.Thread(
                 target=self._follow_group,
                 args=(member, member.group, self._connection),
@@ -281,6 +274,12 @@ class ProjectionHost:
                 daemon=True,
             )
             member.thread.start()
+
+    def _join(self, member: _Member) -> KafkaConsumer:
+        """A new consumer in the projection's group, subscribed with its callbacks."""
+        group = clients.group_consumer(self.settings, member.worker.group, member.worker.name)
+        group.subscribe([self.topic], listener=_Membership(self, member))
+        return group
 
     def _follow_group(self, member: _Member, group: KafkaConsumer, done: threading.Event) -> None:
         """Keep one projection in its group (joins, rebalances) until it or the host stops.
@@ -308,18 +307,15 @@ class ProjectionHost:
                     log.warning("worker.join_stalled", projection=member.name, seconds=stall)
                     with self.lock:
                         member.cursor.owned.clear()
-                    _close(group)
-                    group = member.group = clients.group_consumer(
-                        settings, member.worker.group, member.worker.name
-                    )
-                    group.subscribe([self.topic], listener=_Membership(self, member))
+                    close_consumer(group)
+                    group = member.group = self._join(member)
                     unjoined_since = time.monotonic()
         except BaseException as error:  # the main loop reconnects on it
             self._broken = error
         finally:
             with self.lock:
                 member.cursor.owned.clear()
-            _close(group)  # leaves the group to its other members
+            close_consumer(group)  # leaves the group to its other members
 
     def _disconnect(self) -> None:
         self._connection.set()
@@ -330,7 +326,7 @@ class ProjectionHost:
             member.group = None
             member.cursor.owned.clear()
         if self.fetcher is not None:
-            _close(self.fetcher)
+            close_consumer(self.fetcher)
             self.fetcher = None
 
     def _consume(self) -> None:
@@ -426,7 +422,4 @@ class ProjectionHost:
             # own now, so that only the failing one stops (or waits out a gap).
             log.info("worker.batch_split", error=repr(error))
             return sum(m.worker.commit(envelopes, offsets) for m, envelopes, offsets in prepared)
-        for member, envelopes, _ in prepared:
-            member.worker._gap_since = None
-            member.worker.applied += len(envelopes)
-        return sum(len(envelopes) for _, envelopes, _ in prepared)
+        return sum(member.worker.committed(envelopes) for member, envelopes, _ in prepared)

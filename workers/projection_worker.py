@@ -53,21 +53,35 @@ def _header(message: Any, name: str) -> str | None:
     return None
 
 
+def await_rejoin(consumer: Any) -> None:
+    """Keep the join that a revocation begins awaited until it completes.
+
+    Called as every (re)join begins. kafka-python 3.0 drops a join it started because
+    the topic's metadata changed (partitions added, topic recreated, as on a broker that
+    lost its log): as the group's leader it assigns, the metadata looks settled again,
+    and the join in flight is never completed, leaving the consumer "rebalancing" with
+    no partitions, for good. Asking for the rejoin explicitly keeps it awaited.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is not None and hasattr(coordinator, "request_rejoin"):
+        coordinator.request_rejoin()
+
+
+def close_consumer(consumer: Any) -> None:
+    """Close a consumer without committing; a broken connection must not hide the cause."""
+    try:
+        consumer.close(autocommit=False)
+    except Exception as error:
+        log.debug("worker.close_failed", error=repr(error))
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: ProjectionWorker) -> None:
         self.worker = worker
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         log.info("worker.partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
-        # Called as every (re)join begins. kafka-python 3.0 drops a join it started
-        # because the topic's metadata changed (partitions added, topic recreated, as on
-        # a broker that lost its log): as the group's leader it assigns, the metadata
-        # looks settled again, and the join in flight is never completed, leaving the
-        # consumer "rebalancing" with no partitions, for good. Asking for the rejoin
-        # explicitly keeps it awaited until it completes.
-        coordinator = getattr(self.worker.consumer, "_coordinator", None)
-        if coordinator is not None and hasattr(coordinator, "request_rejoin"):
-            coordinator.request_rejoin()
+        await_rejoin(self.worker.consumer)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.worker.position_partitions(list(assigned))
@@ -305,6 +319,10 @@ class ProjectionWorker:
                 error=repr(error),
             )
             raise
+        return self.committed(envelopes)
+
+    def committed(self, envelopes: Sequence[EventEnvelope]) -> int:
+        """Note a batch committed (by ``commit`` or by a host's joint transaction)."""
         self._gap_since = None
         self.applied += len(envelopes)
         return len(envelopes)
@@ -380,10 +398,7 @@ class ProjectionWorker:
                 self._stop.wait(1.0)
             finally:
                 if self.consumer is not None:
-                    try:
-                        self.consumer.close(autocommit=False)
-                    except Exception as error:  # a broken connection must not hide the cause
-                        log.debug("worker.close_failed", error=repr(error))
+                    close_consumer(self.consumer)
                     self.consumer = None
 
     def stop(self) -> None:

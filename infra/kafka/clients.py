@@ -47,9 +47,7 @@ def group_consumer(settings: Settings, group_id: str, client_id: str) -> KafkaCo
         # until then (the soak); a poll's batch takes seconds, far below it.
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         heartbeat_interval_ms=max(500, settings.kafka_session_timeout_ms // 6),
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-        max_poll_records=2000,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
+        **_fetching(settings),
     )
 
 
@@ -61,10 +59,17 @@ def shared_fetcher(settings: Settings, client_id: str) -> KafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         allow_auto_create_topics=False,
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-        max_poll_records=2000,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
+        **_fetching(settings),
     )
+
+
+def _fetching(settings: Settings) -> dict[str, Any]:
+    """How the projections' consumers fetch: big polls, the configured wait."""
+    return {
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "max_poll_records": 2000,
+        "max_partition_fetch_bytes": 8 * 1024 * 1024,
+    }
 
 
 def offsets_reader(settings: Settings) -> KafkaConsumer:
