@@ -41,11 +41,6 @@ def _loads(raw: Any) -> Doc:
     return result
 
 
-def _text(raw: Any) -> str:
-    """A stored document as JSON text (drivers may hand back text or parsed JSON)."""
-    return raw if isinstance(raw, str) else _dumps(raw)
-
-
 class ViewRecorder(Protocol):
     """Dialect-specific storage of view documents and projection positions."""
 
@@ -111,22 +106,24 @@ class _Sql:
 class _Batch:
     """A ViewStore over one open transaction, writing back only what changed.
 
-    Documents are cached as JSON text: ``get`` parses a fresh copy (projections mutate
-    what they get), ``put`` serialises once, and the text is what ``flush`` writes.
-    ``prefetch`` loads many documents in one round trip; ``flush`` writes every changed
-    document with one upsert and one delete statement.
+    Each document is parsed once when first read and serialised once, at ``flush``, however
+    often the batch's events touch it: ``get`` hands out the cached document itself and
+    ``put`` keeps the one it is given, so a projection that changes a document it got
+    puts (or deletes) it, as the ``ViewStore`` protocol asks. ``prefetch`` loads many
+    documents in one round trip; ``flush`` writes every changed document with one upsert
+    and one delete statement.
     """
 
     def __init__(self, cursor: _Cursor, sql: _Sql) -> None:
         self.cursor = cursor
         self.sql = sql
-        self.cache: dict[Pair, str | None] = {}
+        self.cache: dict[Pair, Doc | None] = {}
         self.dirty: set[Pair] = set()
 
     def _load(self, pairs: Sequence[Pair]) -> None:
         for start in range(0, len(pairs), _CHUNK):
             chunk = pairs[start : start + _CHUNK]
-            found = {(v, k): _text(d) for v, k, d in self.sql.load(self.cursor, chunk)}
+            found = {(v, k): _loads(d) for v, k, d in self.sql.load(self.cursor, chunk)}
             for pair in chunk:
                 self.cache[pair] = found.get(pair)
 
@@ -134,11 +131,10 @@ class _Batch:
         pair = (view, key)
         if pair not in self.cache:
             self._load([pair])
-        text = self.cache[pair]
-        return _loads(text) if text is not None else None
+        return self.cache[pair]
 
     def put(self, view: str, key: str, doc: Doc) -> None:
-        self.cache[(view, key)] = _dumps(doc)
+        self.cache[(view, key)] = doc
         self.dirty.add((view, key))
 
     def delete(self, view: str, key: str) -> None:
@@ -159,11 +155,11 @@ class _Batch:
         upserts: list[tuple[str, str, str]] = []
         deletes: list[Pair] = []
         for view, key in sorted(self.dirty):
-            text = self.cache[(view, key)]
-            if text is None:
+            doc = self.cache[(view, key)]
+            if doc is None:
                 deletes.append((view, key))
             else:
-                upserts.append((view, key, text))
+                upserts.append((view, key, _dumps(doc)))
         for start in range(0, len(upserts), _CHUNK):
             self.sql.write(self.cursor, upserts[start : start + _CHUNK])
         for start in range(0, len(deletes), _CHUNK):

@@ -19,7 +19,12 @@ def copy_plain(value: Any) -> Any:
 
 
 class ViewStore(Protocol):
-    """Documents by (view, key). Keys are strings; documents are JSON-plain dicts."""
+    """Documents by (view, key). Keys are strings; documents are JSON-plain dicts.
+
+    A projection may change a document it got only to put (or delete) it afterwards, and
+    must not change one after putting it: a store may hand out and keep the very objects
+    (the SQL batch does, so each document is parsed and serialised once per batch).
+    """
 
     def get(self, view: str, key: str) -> Doc | None: ...
 

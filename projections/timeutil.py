@@ -7,6 +7,7 @@ aware datetimes and count days in the district time zone, never in UTC.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
@@ -21,8 +22,13 @@ def parse_instant(value: str) -> datetime:
     return parsed
 
 
+@lru_cache(maxsize=4096)
 def iso(value: datetime) -> str:
-    """The canonical document form of an instant: ISO-8601 in UTC."""
+    """The canonical document form of an instant: ISO-8601 in UTC.
+
+    Cached: every projection renders each event's instant, and ``isoformat`` is slow.
+    Equal aware instants render alike whatever their zone, so equality is the right key.
+    """
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat()

@@ -19,66 +19,11 @@ from infra.bootstrap import System, bootstrap
 from infra.clock import ManualClock
 from infra.kafka.state import BusState
 from infra.settings import Settings
-from infra.view_store import ProjectionGap, applied_view
+from infra.view_store import PostgresViewRecorder, ProjectionGap, applied_view
 from projections.envelope import EventEnvelope
 from projections.store import MemoryViewStore
 from tests.conftest import POSTGRES_URL, drop_schema
-from tests.unit.envelopes import Events
-
-DEPTS = ("postal", "commerce", "transport", "cyberspace")
-TOWNS = ("town-a", "town-b", "town-c")
-
-
-def history() -> Events:
-    """Every kind of document change: puts, deletes, renames, cells to zero and back."""
-    ev = Events()
-    for slug in DEPTS:
-        ev.unit(slug, f"{slug} bureau")
-    for slug in TOWNS:
-        ev.unit(slug, f"{slug} street", kind="town")
-    ev.rename_unit("postal", "postal administration", "2026-01-02T00:00")
-    ev.chain("express")
-    ev.link("express", "L1", "postal", "Zhang", "2026-01-02T00:00")
-    ev.link("express", "L2", "town-a", "Li", "2026-01-02T00:00", role="territorial")
-    ev.handover("express", "L1", "Zhang", "Wang", "2026-01-03T00:00", "2026-01-03T00:00")
-    ev.revise_duties("express", "L2", ["inspect", "report"], "2026-01-04T00:00")
-    ev.committee("c-1", "Express committee", "express", "postal")
-    ev.secretary("c-1", "Zhao", "2026-02-02T00:00")
-    ev.member_joined("c-1", "m-1", "SF", "2026-02-03T00:00")
-    ev.instructor("c-1", "i-1", "Qian", "SF", "2026-02-04T00:00")
-    ev.coverage(
-        "c-1", "2026-Q1", "2026-03-01T00:00", enterprises=4, organizations_covered=2, work_covered=3
-    )
-    ev.member_left("c-1", "m-1", "2026-03-02T00:00")
-    tasks = [f"task-{i}" for i in range(12)]
-    for i, task in enumerate(tasks):
-        ev.issue(
-            task,
-            at="2026-01-05T00:00",
-            lead=DEPTS[i % 4],
-            co_units=[DEPTS[(i + 1) % 4]],
-            towns=[TOWNS[i % 3]],
-            deadline=f"2026-0{3 + i % 6}-01T00:00",
-            weight=float(1 + i % 3),
-        )
-    # Step-major, as writers interleave: consecutive events of different aggregates.
-    for i, task in enumerate(tasks):
-        ev.sign(task, DEPTS[i % 4], "2026-01-06T00:00")
-    for i, task in enumerate(tasks):
-        ev.progress(task, DEPTS[i % 4], "2026-01-07T00:00")
-        ev.urge(task, "2026-01-08T00:00")
-    for i, task in enumerate(tasks[:6]):
-        ev.add_town(task, TOWNS[(i + 1) % 3], "2026-01-09T00:00")
-        ev.remove_town(task, TOWNS[i % 3], "2026-01-10T00:00")
-    for task in tasks[:8]:
-        ev.complete(task, "2026-02-01T00:00")
-    for task in tasks[:2]:
-        ev.return_(task, "2026-02-02T00:00")
-    for task in tasks[2:8]:
-        ev.verify(task, "2026-02-03T00:00")
-    for task in tasks[8:]:
-        ev.overdue(task, "2026-09-01T00:00")
-    return ev
+from tests.unit.envelopes import rich_history as history
 
 
 def every_view(system: System) -> dict[str, dict[str, Any]]:
@@ -173,6 +118,25 @@ def pg_system(clock: ManualClock) -> Iterator[System]:
     finally:
         built.close()
         drop_schema(schema)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("size", [7, 1000])
+def test_every_projection_in_one_transaction_gives_the_in_memory_documents(
+    pg_system: System, size: int
+) -> None:
+    # The projection host's path: one batch (one document cache) for all seven.
+    log = history().log
+    assert isinstance(pg_system.view_recorder, PostgresViewRecorder)
+    for start in range(0, len(log), size):
+        chunk = log[start : start + size]
+        pg_system.view_recorder.apply_consumed_together(
+            [(chunk, p) for p in pg_system.projections],
+            offsets_statement=None,
+            offsets=[],
+            locks=[],
+        )
+    assert every_view(pg_system) == in_memory(pg_system, log)
 
 
 @pytest.mark.postgres

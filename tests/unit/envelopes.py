@@ -376,3 +376,59 @@ def from_domain(events: Iterable[Any], aggregate_type: str, start: int = 1) -> l
             )
         )
     return envelopes
+
+
+DEPTS = ("postal", "commerce", "transport", "cyberspace")
+TOWNS = ("town-a", "town-b", "town-c")
+
+
+def rich_history() -> Events:
+    """Every kind of document change: puts, deletes, renames, cells to zero and back."""
+    ev = Events()
+    for slug in DEPTS:
+        ev.unit(slug, f"{slug} bureau")
+    for slug in TOWNS:
+        ev.unit(slug, f"{slug} street", kind="town")
+    ev.rename_unit("postal", "postal administration", "2026-01-02T00:00")
+    ev.chain("express")
+    ev.link("express", "L1", "postal", "Zhang", "2026-01-02T00:00")
+    ev.link("express", "L2", "town-a", "Li", "2026-01-02T00:00", role="territorial")
+    ev.handover("express", "L1", "Zhang", "Wang", "2026-01-03T00:00", "2026-01-03T00:00")
+    ev.revise_duties("express", "L2", ["inspect", "report"], "2026-01-04T00:00")
+    ev.committee("c-1", "Express committee", "express", "postal")
+    ev.secretary("c-1", "Zhao", "2026-02-02T00:00")
+    ev.member_joined("c-1", "m-1", "SF", "2026-02-03T00:00")
+    ev.instructor("c-1", "i-1", "Qian", "SF", "2026-02-04T00:00")
+    ev.coverage(
+        "c-1", "2026-Q1", "2026-03-01T00:00", enterprises=4, organizations_covered=2, work_covered=3
+    )
+    ev.member_left("c-1", "m-1", "2026-03-02T00:00")
+    tasks = [f"task-{i}" for i in range(12)]
+    for i, task in enumerate(tasks):
+        ev.issue(
+            task,
+            at="2026-01-05T00:00",
+            lead=DEPTS[i % 4],
+            co_units=[DEPTS[(i + 1) % 4]],
+            towns=[TOWNS[i % 3]],
+            deadline=f"2026-0{3 + i % 6}-01T00:00",
+            weight=float(1 + i % 3),
+        )
+    # Step-major, as writers interleave: consecutive events of different aggregates.
+    for i, task in enumerate(tasks):
+        ev.sign(task, DEPTS[i % 4], "2026-01-06T00:00")
+    for i, task in enumerate(tasks):
+        ev.progress(task, DEPTS[i % 4], "2026-01-07T00:00")
+        ev.urge(task, "2026-01-08T00:00")
+    for i, task in enumerate(tasks[:6]):
+        ev.add_town(task, TOWNS[(i + 1) % 3], "2026-01-09T00:00")
+        ev.remove_town(task, TOWNS[i % 3], "2026-01-10T00:00")
+    for task in tasks[:8]:
+        ev.complete(task, "2026-02-01T00:00")
+    for task in tasks[:2]:
+        ev.return_(task, "2026-02-02T00:00")
+    for task in tasks[2:8]:
+        ev.verify(task, "2026-02-03T00:00")
+    for task in tasks[8:]:
+        ev.overdue(task, "2026-09-01T00:00")
+    return ev
