@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 SCHEMA_VERSION = 1
 
@@ -45,7 +46,8 @@ class EventEnvelope:
         }
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        """Compact UTF-8 JSON (orjson: the json module's output, several times faster)."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_NON_STR_KEYS)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> EventEnvelope:
@@ -64,4 +66,4 @@ class EventEnvelope:
 
     @classmethod
     def from_json(cls, raw: bytes) -> EventEnvelope:
-        return cls.from_dict(json.loads(raw))
+        return cls.from_dict(orjson.loads(raw))
