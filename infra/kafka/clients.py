@@ -23,8 +23,11 @@ def producer(settings: Settings) -> KafkaProducer:
         bootstrap_servers=settings.kafka_bootstrap,
         acks="all",
         enable_idempotence=True,
-        linger_ms=2,
-        batch_size=256 * 1024,
+        # The relay sends a whole batch, then flushes: a long linger lets its sender thread
+        # sleep through the sends (it took the GIL from them in small requests) and the
+        # flush ship each partition's share in one request. Flush does not wait it out.
+        linger_ms=500,
+        batch_size=1024 * 1024,
         allow_auto_create_topics=False,
         max_block_ms=5000,
         request_timeout_ms=10000,
