@@ -9,6 +9,7 @@ read-your-writes waits for.
 from __future__ import annotations
 
 from collections.abc import Callable
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -28,6 +29,7 @@ from domain.committees import IndustryPartyCommittee
 from domain.errors import (
     AlreadyExists,
     ConcurrentWrite,
+    DomainError,
     InvalidState,
     InvariantViolated,
     NotFound,
@@ -46,6 +48,10 @@ A = TypeVar("A", bound=TiaokuaiAggregate)
 log = structlog.get_logger(__name__)
 
 
+class _StaleCopy(Exception):
+    """A command decided on a cached task that another writer had moved on."""
+
+
 @dataclass(frozen=True)
 class Written(Generic[A]):
     """The outcome of a command: the aggregate now, the position of its last event."""
@@ -59,10 +65,11 @@ class TaskCache(LRUCache[UUID, Any]):
     """The repository's aggregate cache, for supervised tasks only.
 
     Tasks are loaded by nearly every command; caching them saves decoding their events
-    again (the repository fast-forwards a cached task with one query for newer events,
-    so several API processes stay correct). Chains hold decrypted personal data: cached,
-    a name would outlive its erasure in memory, so they and the other aggregates are
-    always read from the store.
+    again. A command on a task decides on the cached task as it is (``_on_task``); when
+    another API process wrote since, the save conflicts, or the decision fails, and the
+    command decides again on the task the repository brings up to date from the store.
+    Chains hold decrypted personal data: cached, a name would outlive its erasure in
+    memory, so they and the other aggregates are always read from the store.
     """
 
     def put(self, key: UUID, value: Any) -> Any:
@@ -147,6 +154,7 @@ class TiaokuaiApplication(Application[UUID]):
         expected_version: int | None = None,
         created: bool = False,
         created_id: str | None = None,
+        from_cache: bool = False,
     ) -> Written[A]:
         pending = list(aggregate.pending_events)
         try:
@@ -155,6 +163,8 @@ class TiaokuaiApplication(Application[UUID]):
         except IntegrityError:
             landed = self._landed(aggregate.id, pending)
             if landed is None:
+                if from_cache:
+                    raise _StaleCopy from None
                 if created:
                     raise AlreadyExists(f"{type(aggregate).__name__} exists already") from None
                 if expected_version is not None:
@@ -164,6 +174,9 @@ class TiaokuaiApplication(Application[UUID]):
                     "another write to this record happened at the same time; reload and retry"
                 ) from None
             position = landed
+        if self.repository.cache is not None:
+            # What was just written is the newest state: the next command decides on it.
+            self.repository.cache.put(aggregate.id, aggregate)
         structlog.contextvars.bind_contextvars(aggregate_id=str(aggregate.id))
         log.info(
             "command.saved",
@@ -181,11 +194,18 @@ class TiaokuaiApplication(Application[UUID]):
         aggregate: A,
         expected_version: int | None,
         decide: Callable[[A, datetime], str | None],
+        *,
+        from_cache: bool = False,
     ) -> Written[A]:
         """Check the caller's version, let the aggregate decide now, write what it recorded."""
         self._expect(aggregate, expected_version)
         created_id = decide(aggregate, self.now())
-        return self._write(aggregate, expected_version=expected_version, created_id=created_id)
+        return self._write(
+            aggregate,
+            expected_version=expected_version,
+            created_id=created_id,
+            from_cache=from_cache,
+        )
 
     def _landed(self, aggregate_id: UUID, pending: list[Any]) -> int | None:
         """The position of these very events if they are stored already, else None.
@@ -339,6 +359,29 @@ class TiaokuaiApplication(Application[UUID]):
         expected_version: int | None,
         decide: Callable[[SupervisedTask, datetime], str | None],
     ) -> Written[SupervisedTask]:
+        """Decide on the cached task, and again on the stored one if the cache was behind.
+
+        The command decides on a copy (a failed command leaves nothing half-changed in the
+        cache), and ``_write`` caches the written task. That saves the query that would
+        bring the cached task up to date (a third of a command's extra cost over a bare
+        save). If another process wrote the task since, either the save meets its
+        events (a conflict, never stored) or the decision fails on the stale state; in
+        both cases the task the repository brings up to date decides, as without a cache,
+        and its answer, error or not, is the command's.
+        """
+        cache = self.repository.cache
+        if cache is not None:
+            try:
+                cached = cache.get(task_id)
+            except KeyError:
+                cached = None
+            if isinstance(cached, SupervisedTask):
+                structlog.contextvars.bind_contextvars(aggregate_id=str(task_id))
+                try:
+                    copy = deepcopy(cached)
+                    return self._decide(copy, expected_version, decide, from_cache=True)
+                except (DomainError, _StaleCopy):
+                    pass
         return self._decide(self.task(task_id), expected_version, decide)
 
     def sign_for(

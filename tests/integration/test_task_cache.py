@@ -3,13 +3,14 @@ nothing holding personal data is cached (infra/application.py, ``TaskCache``).""
 
 from __future__ import annotations
 
+from copy import deepcopy
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from domain.actor import Actor, Role
 from domain.chains import LinkRole
-from domain.errors import VersionMismatch
+from domain.errors import DomainError, VersionMismatch
 from domain.units import UnitKind
 from infra.bootstrap import System, bootstrap
 from infra.clock import ManualClock
@@ -77,12 +78,59 @@ def test_commands_decide_on_copies_of_the_cached_task(system: System) -> None:
     cache = system.app.repository.cache
     assert cache is not None
     cached: Any = cache.get(task_id)
+    outsider = Actor("liaison-9", Role.LIAISON, "commerce")
+    try:
+        system.app.sign_for(task_id=task_id, actor=outsider)
+    except DomainError:
+        pass
+    else:
+        raise AssertionError("a unit not on the task signed for it")
+    assert cache.get(task_id) is cached and cached.version == 1 and cached.signatures == {}
     liaison = Actor("liaison-1", Role.LIAISON, "postal")
     written = system.app.sign_for(task_id=task_id, actor=liaison)
     assert written.aggregate is not cached and written.aggregate.version == 2
     assert cached.version == 1 and cached.state == "issued"  # untouched by the command
-    assert system.app.task(task_id).state == "signed"  # fast-forwarded on the next load
-    assert cache.get(task_id) is cached and cached.version == 2
+    # The written task is what the next command decides on.
+    assert cache.get(task_id) is written.aggregate
+    assert system.app.task(task_id).state == "signed"
+
+
+def test_a_stale_cached_task_gives_way_to_the_stored_one(
+    make_settings: SettingsFactory, clock: ManualClock
+) -> None:
+    """Another process wrote the task: what the cached copy decides is not the answer."""
+    settings = make_settings()
+    one, other = bootstrap(settings, clock=clock), bootstrap(settings, clock=clock)
+    liaison = Actor("liaison-1", Role.LIAISON, "postal")
+    try:
+        task_id = _task(one)
+        cache = one.app.repository.cache
+        assert cache is not None and cache.get(task_id).version == 1
+        # Behind the cache: signed (v2), urged (v3).
+        other.app.sign_for(task_id=task_id, actor=liaison)
+        other.app.urge_task(task_id=task_id, note="催办", actor=SECRETARIAT)
+
+        # Refused by the cached copy (not signed yet), accepted on the stored task.
+        written = one.app.report_progress(task_id=task_id, note="进行中", percent=10, actor=liaison)
+        assert written.aggregate.version == 4 and written.aggregate.state == "in_progress"
+        # Accepted by a copy of version 1 whose save would conflict: written after v4.
+        stale: Any = deepcopy(written.aggregate)
+        other.app.urge_task(task_id=task_id, note="再催", actor=SECRETARIAT)  # v5
+        cache.put(task_id, stale)
+        urged = one.app.urge_task(task_id=task_id, note="第三次", actor=SECRETARIAT)
+        assert (urged.aggregate.version, urged.aggregate.urge_count) == (6, 3)
+        assert other.app.task(task_id).urge_count == 3
+        # And an error the stored task also raises is the command's answer.
+        try:
+            one.app.sign_for(task_id=task_id, actor=Actor("liaison-9", Role.LIAISON, "commerce"))
+        except DomainError:
+            pass
+        else:
+            raise AssertionError("a unit not on the task signed for it")
+        assert [e.originator_version for e in one.app.events.get(task_id)] == [1, 2, 3, 4, 5, 6]
+    finally:
+        one.close()
+        other.close()
 
 
 def test_chains_holding_personal_data_are_never_cached(system: System) -> None:
