@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from copy import deepcopy
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from domain.actor import Actor, Role
 from domain.chains import LinkRole
 from domain.errors import DomainError, VersionMismatch
+from domain.tasks import SupervisedTask
 from domain.units import UnitKind
 from infra.bootstrap import System, bootstrap
 from infra.clock import ManualClock
@@ -77,7 +78,7 @@ def test_commands_decide_on_copies_of_the_cached_task(system: System) -> None:
     system.app.task(task_id)
     cache = system.app.repository.cache
     assert cache is not None
-    cached: Any = cache.get(task_id)
+    cached = cast(SupervisedTask, cache.get(task_id))
     outsider = Actor("liaison-9", Role.LIAISON, "commerce")
     try:
         system.app.sign_for(task_id=task_id, actor=outsider)
@@ -85,11 +86,13 @@ def test_commands_decide_on_copies_of_the_cached_task(system: System) -> None:
         pass
     else:
         raise AssertionError("a unit not on the task signed for it")
-    assert cache.get(task_id) is cached and cached.version == 1 and cached.signatures == {}
+    assert cache.get(task_id) is cached
+    assert (cached.version, cached.signatures) == (1, {})
     liaison = Actor("liaison-1", Role.LIAISON, "postal")
     written = system.app.sign_for(task_id=task_id, actor=liaison)
-    assert written.aggregate is not cached and written.aggregate.version == 2
-    assert cached.version == 1 and cached.state == "issued"  # untouched by the command
+    assert written.aggregate.version == 2
+    assert (cached.version, cached.state) == (1, "issued")  # untouched by the command
+    assert written.aggregate is not cached
     # The written task is what the next command decides on.
     assert cache.get(task_id) is written.aggregate
     assert system.app.task(task_id).state == "signed"
