@@ -66,11 +66,22 @@ def shared_fetcher(settings: Settings, client_id: str) -> KafkaConsumer:
     )
 
 
+MAX_POLL_RECORDS = 5000
+"""The most events a projection's poll (so one view transaction) holds."""
+
+
 def _fetching(settings: Settings) -> dict[str, Any]:
-    """How the projections' consumers fetch: big polls, the configured wait."""
+    """How the projections' consumers fetch: big polls, the configured wait.
+
+    A poll is one view transaction, whose cost goes by the documents it touches more
+    than by its events: an aggregate's documents are read and written once however many
+    of its events the poll holds. When catching up, 5,000 events a poll cost a quarter
+    less per event than 2,000 (``bench.apply`` joint transactions); a live trickle polls
+    a few at a time either way.
+    """
     return {
         "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
-        "max_poll_records": 2000,
+        "max_poll_records": MAX_POLL_RECORDS,
         "max_partition_fetch_bytes": 8 * 1024 * 1024,
     }
 
