@@ -139,6 +139,10 @@ class _Batch:
         self.cache[(view, key)] = doc
         self.dirty.add((view, key))
 
+    def peek(self, view: str, key: str) -> Doc | None:
+        """A document this batch has loaded or written (None otherwise): never reads."""
+        return self.cache.get((view, key))
+
     def delete(self, view: str, key: str) -> None:
         self.cache[(view, key)] = None
         self.dirty.add((view, key))
@@ -191,6 +195,9 @@ class PrefixedStore:
     def prefetch(self, pairs: Iterable[Pair]) -> None:
         self.inner.prefetch((self.prefix + view, key) for view, key in pairs)
 
+    def peek(self, view: str, key: str) -> Doc | None:
+        return self.inner.peek(self.prefix + view, key)
+
 
 class ProjectionGap(Exception):
     """An aggregate's next event is missing: applying later ones would corrupt the view."""
@@ -237,6 +244,19 @@ def reads_of(envelopes: Sequence[EventEnvelope], projection: Projection) -> list
     for envelope in envelopes:
         pairs.extend(projection.reads(envelope))
     return pairs
+
+
+def prefetch_for(
+    batch: _Batch | PrefixedStore, work: Sequence[tuple[Sequence[EventEnvelope], Projection]]
+) -> None:
+    """Load what applying ``work`` will read: ``reads``, then ``reads_next`` of those.
+
+    At most two round trips for the whole batch, however many projections and events.
+    """
+    batch.prefetch(pair for envelopes, p in work for pair in reads_of(envelopes, p))
+    batch.prefetch(
+        pair for envelopes, p in work for e in envelopes for pair in p.reads_next(e, batch.peek)
+    )
 
 
 def apply_events(
@@ -296,8 +316,8 @@ class _ViewsMixin:
                 fresh = [e for e in envelopes if e.position > start]
                 if fresh:
                     work.append((projection, fresh))
-            # Every projection's documents in one round trip, before any is applied.
-            batch.prefetch(pair for p, fresh in work for pair in reads_of(fresh, p))
+            # Every projection's documents at once, before any is applied.
+            prefetch_for(batch, [(fresh, p) for p, fresh in work])
             for projection, fresh in work:
                 apply_events(batch, fresh, projection)
                 self._insert_tracking(c, Tracking(projection.name, fresh[-1].position))
@@ -351,8 +371,8 @@ class _ViewsMixin:
         with self.datastore.transaction(commit=True) as c:
             batch = _Batch(c, self.sql)
             store = PrefixedStore(batch, prefix)
-            # Every projection's documents in one round trip, as ``apply`` does.
-            store.prefetch(pair for p in projections for pair in reads_of(envelopes, p))
+            # Every projection's documents at once, as ``apply`` does.
+            prefetch_for(store, [(envelopes, p) for p in projections])
             for projection in projections:
                 apply_events(store, envelopes, projection)
             batch.flush()
@@ -509,8 +529,9 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
 
         ``lock`` (two advisory lock keys, the second hashed) is taken first, inside the
         transaction, and released by its commit: the view transactions of one
-        projection take turns. In pipeline mode the whole transaction is two round
-        trips: BEGIN, the lock and the prefetch; then the writes, the offsets and COMMIT.
+        projection take turns. In pipeline mode the whole transaction is two or three
+        round trips: BEGIN, the lock and the prefetch (and the documents found from those,
+        ``reads_next``); then the writes, the offsets and COMMIT.
         """
         return self.apply_consumed_together(
             [(envelopes, projection)],
@@ -531,7 +552,7 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
 
         Each projection's view lock is taken first, in the order given (callers sort
         them by projection, so two processes never wait on each other in a cycle), and
-        every projection's documents are prefetched in one round trip. Any failure
+        every projection's documents are prefetched together (``prefetch_for``). Any failure
         leaves nothing applied. Returns the highest position applied.
         """
         with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
@@ -539,7 +560,7 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
             for lock in locks:
                 c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
             batch = _Batch(c, self.sql)
-            batch.prefetch(pair for envelopes, p in batches for pair in reads_of(envelopes, p))
+            prefetch_for(batch, batches)
             highest = 0
             for envelopes, projection in batches:
                 highest = max(highest, apply_events(batch, envelopes, projection))

@@ -12,11 +12,13 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from projections.base import Projection
+from projections.base import Peek, Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
 from projections.tasks import (
+    fold_task,
     is_still_overdue,
+    is_task_event,
     is_verified,
     is_verified_on_time,
     step_task,
@@ -80,6 +82,27 @@ class AssessmentProjection(Projection):
 
     def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
         return task_reads(TASKS_VIEW, event)
+
+    def reads_next(self, event: EventEnvelope, loaded: Peek) -> Iterable[tuple[str, str]]:
+        # The cell of the task as it stood before the batch (of a new task, from its
+        # event), and the one a transfer or an extension moves it to.
+        if not is_task_event(event):
+            return ()
+        if event.type == "TaskIssued":
+            task = fold_task(None, event)
+        else:
+            task = loaded(TASKS_VIEW, event.aggregate_id)
+        found = self._contribution(task)
+        if task is None or found is None:
+            return ()
+        keys = [found[0]]
+        if event.type == "TaskLeadTransferred":
+            year = local_date(task["deadline"], self.tz).year
+            keys.append(f"{year}/{event.data['new_lead']}")
+        elif event.type == "TaskExtensionGranted":
+            year = local_date(event.data["new_deadline"], self.tz).year
+            keys.append(f"{year}/{task['lead_unit']}")
+        return [(CELLS_VIEW, key) for key in keys]
 
     def apply(self, event: EventEnvelope, store: ViewStore) -> None:
         step = step_task(store, TASKS_VIEW, event)

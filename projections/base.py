@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from projections.envelope import EventEnvelope
-from projections.store import ViewStore
+from projections.store import Doc, ViewStore
+
+Peek = Callable[[str, str], Doc | None]
+"""A document a store has loaded already (None if it has not, or it does not exist)."""
 
 
 class Projection(ABC):
@@ -30,5 +33,14 @@ class Projection(ABC):
         A store may load them for a whole batch of events in one round trip. A document
         left out is still read when ``apply`` asks for it, so a short list costs only
         speed, never correctness.
+        """
+        return ()
+
+    def reads_next(self, event: EventEnvelope, loaded: Peek) -> Iterable[tuple[str, str]]:
+        """More documents ``apply`` will get, found from those ``reads`` named.
+
+        ``loaded`` looks at what is loaded already, without reading: a task's cells, say,
+        follow from its units in the task's document. A store may load them in a second
+        round trip for the batch. As for ``reads``, a short list costs only speed.
         """
         return ()

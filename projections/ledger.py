@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from domain.tasks import TaskState
-from projections.base import Projection
+from projections.base import Peek, Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
 from projections.tasks import fold_task, is_task_event
@@ -137,6 +137,21 @@ class LedgerProjection(Projection):
         if event.aggregate_type == CHAIN_AGGREGATE and event.type != "ChainEstablished":
             return [(CHAINS_VIEW, event.aggregate_id)]
         return ()
+
+    def reads_next(self, event: EventEnvelope, loaded: Peek) -> Iterable[tuple[str, str]]:
+        # The responsible persons of the link's unit in the chain's industry.
+        if event.type not in ("ChainLinkAdded", "ResponsiblePersonHandedOver"):
+            return ()
+        if event.aggregate_type != CHAIN_AGGREGATE:
+            return ()
+        chain = loaded(CHAINS_VIEW, event.aggregate_id)
+        if chain is None:
+            return ()
+        if event.type == "ChainLinkAdded":
+            unit = str(event.data["unit"])
+        else:
+            unit = chain["links"].get(str(event.data["link_id"]))
+        return [(PERSONS_VIEW, f"{chain['industry']}/{unit}")] if unit else []
 
     def apply(self, event: EventEnvelope, store: ViewStore) -> None:
         if is_task_event(event):

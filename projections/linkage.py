@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from projections.base import Projection
+from projections.base import Peek, Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
 from projections.tasks import (
+    fold_task,
     is_still_overdue,
+    is_task_event,
     is_verified,
     is_verified_on_time,
     step_task,
@@ -53,6 +55,27 @@ class LinkageProjection(Projection):
 
     def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
         return task_reads(TASKS_VIEW, event)
+
+    def reads_next(self, event: EventEnvelope, loaded: Peek) -> Iterable[tuple[str, str]]:
+        # The cells of the task as it stood before the batch (of a new task, from its
+        # event), and those the event adds a unit or town to; a cell that an earlier
+        # event of the same batch brought in is read when applied.
+        if not is_task_event(event):
+            return ()
+        if event.type == "TaskIssued":
+            task = fold_task(None, event)
+        else:
+            task = loaded(TASKS_VIEW, event.aggregate_id)
+        if task is None:
+            return ()
+        units, towns = [task["lead_unit"], *task["co_units"]], list(task["towns"])
+        if event.type == "TaskCoUnitAdded":
+            units.append(event.data["unit"])
+        elif event.type == "TaskLeadTransferred":
+            units.append(event.data["new_lead"])
+        elif event.type == "TaskTownAdded":
+            towns.append(event.data["unit"])
+        return [(CELLS_VIEW, f"{unit}/{town}") for unit in units for town in towns]
 
     def apply(self, event: EventEnvelope, store: ViewStore) -> None:
         step = step_task(store, TASKS_VIEW, event)

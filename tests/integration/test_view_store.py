@@ -15,6 +15,7 @@ from uuid import uuid4
 
 import pytest
 
+from infra import view_store
 from infra.bootstrap import System, bootstrap
 from infra.clock import ManualClock
 from infra.kafka.state import BusState
@@ -118,6 +119,28 @@ def pg_system(clock: ManualClock) -> Iterator[System]:
     finally:
         built.close()
         drop_schema(schema)
+
+
+def test_a_batch_reads_its_documents_in_two_round_trips(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # reads, then reads_next (the cells found from the task documents): no document of
+    # the history is read on its own while the batch applies.
+    loads: list[int] = []
+    original = view_store._Batch._load
+
+    def counted(self: view_store._Batch, pairs: Sequence[tuple[str, str]]) -> None:
+        loads.append(len(pairs))
+        original(self, pairs)
+
+    log = history().log
+    # A chain established in the batch itself has no document to find its persons from.
+    first_link = next(i for i, e in enumerate(log) if e.type == "ChainLinkAdded")
+    system.view_recorder.apply(log[:first_link], system.projections)
+    monkeypatch.setattr(view_store._Batch, "_load", counted)
+    system.view_recorder.apply(log[first_link:], system.projections)
+    assert len(loads) == 2, loads
+    assert every_view(system) == in_memory(system, log)
 
 
 @pytest.mark.postgres
