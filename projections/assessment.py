@@ -16,12 +16,11 @@ from projections.base import Peek, Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
 from projections.tasks import (
-    fold_task,
     is_still_overdue,
-    is_task_event,
     is_verified,
     is_verified_on_time,
     step_task,
+    task_as_loaded,
     task_reads,
 )
 from projections.timeutil import DEFAULT_TZ, local_date
@@ -86,12 +85,7 @@ class AssessmentProjection(Projection):
     def reads_next(self, event: EventEnvelope, loaded: Peek) -> Iterable[tuple[str, str]]:
         # The cell of the task as it stood before the batch (of a new task, from its
         # event), and the one a transfer or an extension moves it to.
-        if not is_task_event(event):
-            return ()
-        if event.type == "TaskIssued":
-            task = fold_task(None, event)
-        else:
-            task = loaded(TASKS_VIEW, event.aggregate_id)
+        task = task_as_loaded(TASKS_VIEW, event, loaded)
         found = self._contribution(task)
         if task is None or found is None:
             return ()

@@ -14,12 +14,11 @@ from projections.base import Peek, Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
 from projections.tasks import (
-    fold_task,
     is_still_overdue,
-    is_task_event,
     is_verified,
     is_verified_on_time,
     step_task,
+    task_as_loaded,
     task_reads,
 )
 
@@ -60,12 +59,7 @@ class LinkageProjection(Projection):
         # The cells of the task as it stood before the batch (of a new task, from its
         # event), and those the event adds a unit or town to; a cell that an earlier
         # event of the same batch brought in is read when applied.
-        if not is_task_event(event):
-            return ()
-        if event.type == "TaskIssued":
-            task = fold_task(None, event)
-        else:
-            task = loaded(TASKS_VIEW, event.aggregate_id)
+        task = task_as_loaded(TASKS_VIEW, event, loaded)
         if task is None:
             return ()
         units, towns = [task["lead_unit"], *task["co_units"]], list(task["towns"])

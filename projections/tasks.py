@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from domain.tasks import Capacity, TaskState
-from projections.base import Projection
+from projections.base import Peek, Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
 from projections.timeutil import iso, normalize, parse_instant
@@ -178,6 +178,19 @@ def fold_task(doc: Doc | None, event: EventEnvelope) -> Doc | None:
     task["version"] = event.version
     task["updated_at"] = at
     return task
+
+
+def task_as_loaded(view: str, event: EventEnvelope, loaded: Peek) -> Doc | None:
+    """For ``reads_next``: the task a batch's event starts from, as far as known beforehand.
+
+    The task copy in ``view`` as the batch loaded it, or for ``TaskIssued`` the task the
+    event creates; None for other events.
+    """
+    if not is_task_event(event):
+        return None
+    if event.type == "TaskIssued":
+        return fold_task(None, event)
+    return loaded(view, event.aggregate_id)
 
 
 def task_reads(view: str, event: EventEnvelope) -> list[tuple[str, str]]:
