@@ -254,9 +254,14 @@ def prefetch_for(
     At most two round trips for the whole batch, however many projections and events.
     """
     batch.prefetch(pair for envelopes, p in work for pair in reads_of(envelopes, p))
-    batch.prefetch(
-        pair for envelopes, p in work for e in envelopes for pair in p.reads_next(e, batch.peek)
-    )
+    found: list[Pair] = []
+    for envelopes, projection in work:
+        for envelope in envelopes:
+            try:
+                found.extend(projection.reads_next(envelope, batch.peek))
+            except Exception:  # a hint only: a poison event fails in ``apply``, named
+                continue
+    batch.prefetch(found)
 
 
 def apply_events(
