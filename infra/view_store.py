@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from typing import Any, Protocol
 
 import orjson
 import psycopg
+import structlog
 from eventsourcing.persistence import PersistenceError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
@@ -21,6 +23,8 @@ from psycopg.sql import SQL, Identifier
 from projections.base import Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc
+
+log = structlog.get_logger(__name__)
 
 
 class _Cursor(Protocol):
@@ -448,6 +452,22 @@ class SQLiteViewRecorder(_ViewsMixin, SQLiteTrackingRecorder):
         ]
 
 
+class PendingCommit:
+    """A view transaction whose COMMIT is on its way to PostgreSQL."""
+
+    def __init__(self, stack: ExitStack, highest: int) -> None:
+        self._stack: ExitStack | None = stack
+        self.highest = highest
+        """The highest position the transaction applies."""
+
+    def settle(self) -> int:
+        """Wait for the transaction's outcome; raise if it failed. The highest position."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.close()  # the pipeline's end: every result, the first error raised
+        return self.highest
+
+
 class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
     """View documents (jsonb) in the PostgreSQL database of the events."""
 
@@ -560,8 +580,33 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
         every projection's documents are prefetched together (``prefetch_for``). Any failure
         leaves nothing applied. Returns the highest position applied.
         """
-        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
-            c = conn.cursor()
+        return self.begin_consumed_together(
+            batches, offsets_statement=offsets_statement, offsets=offsets, locks=locks
+        ).settle()
+
+    def begin_consumed_together(
+        self,
+        batches: Sequence[tuple[Sequence[EventEnvelope], Projection]],
+        *,
+        offsets_statement: Any,
+        offsets: Sequence[tuple[Any, ...]],
+        locks: Sequence[tuple[int, str]],
+    ) -> PendingCommit:
+        """``apply_consumed_together`` up to its COMMIT, sent but not waited for.
+
+        The caller does other work (the next fetch) while PostgreSQL writes and commits,
+        then calls ``settle`` on what this returns: it raises if the transaction failed
+        (nothing of it is then stored). A failure before the COMMIT raises here, after
+        a rollback.
+        """
+        stack = ExitStack()
+        conn = stack.enter_context(self.datastore.get_connection())
+        stack.enter_context(conn.pipeline())
+        # The pool's connections are in autocommit mode: BEGIN and COMMIT are plain
+        # statements, each sent as it is executed; the pipeline's end reads their results.
+        c = conn.cursor()
+        try:
+            c.execute("BEGIN")
             for lock in locks:
                 c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
             batch = _Batch(c, self.sql)
@@ -572,7 +617,15 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
             batch.flush()
             if offsets:
                 c.executemany(offsets_statement, offsets)
-        return highest
+            c.execute("COMMIT")
+        except BaseException as error:
+            try:
+                c.execute("ROLLBACK")
+            except Exception as rollback_error:  # a broken connection: the pool drops it
+                log.debug("views.rollback_failed", error=repr(rollback_error))
+            stack.__exit__(type(error), error, error.__traceback__)
+            raise
+        return PendingCommit(stack, highest)
 
 
 class LiveViewStore:

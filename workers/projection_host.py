@@ -30,7 +30,7 @@ from kafka.errors import KafkaError
 
 from infra.bootstrap import System
 from infra.kafka import clients
-from infra.view_store import STORE_ERRORS, PostgresViewRecorder
+from infra.view_store import STORE_ERRORS, PendingCommit, PostgresViewRecorder
 from projections.base import Projection
 from projections.envelope import EventEnvelope
 from workers.projection_worker import (
@@ -139,8 +139,13 @@ class _Membership(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         # Under the host's lock: a batch being applied for these partitions finishes
-        # first, and none is applied for them after, as with a consumer of its own.
+        # (and commits) first, and none is applied for them after, as with a consumer of
+        # its own.
         with self.host.lock:
+            try:
+                self.host.settle()
+            except STORE_ERRORS as error:  # the main loop raises it, and reconnects
+                self.host._broken = error
             self._revoked(revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
@@ -202,6 +207,8 @@ class ProjectionHost:
         self._connection = threading.Event()
         """Set when the group consumers of the current connection are to stop."""
         self._broken: BaseException | None = None
+        self._pending: tuple[PendingCommit, list[tuple[_Member, list[EventEnvelope]]]] | None = None
+        """The last poll's transaction, committing: settled before anything else applies."""
 
     @property
     def workers(self) -> list[ProjectionWorker]:
@@ -318,6 +325,10 @@ class ProjectionHost:
             close_consumer(group)  # leaves the group to its other members
 
     def _disconnect(self) -> None:
+        try:
+            self.settle()
+        except STORE_ERRORS as error:  # not committed: the next connection applies it again
+            log.warning("worker.store_unavailable", error=repr(error))
         self._connection.set()
         for member in self.members:
             if member.thread is not None:
@@ -349,7 +360,12 @@ class ProjectionHost:
                 with self.lock:
                     self.process(records)
                 if linger and sum(map(len, records.values())) < SMALL_BATCH:
+                    with self.lock:
+                        self.settle()
                     self._stop.wait(linger)
+            else:
+                with self.lock:
+                    self.settle()
             with self.lock:
                 for member in active:
                     member.worker.heartbeat()
@@ -372,7 +388,12 @@ class ProjectionHost:
 
     # ---------------------------------------------------------------- work
     def process(self, records: dict[TopicPartition, list[Any]]) -> int:
-        """Apply one poll's messages to every hosted projection; return events applied."""
+        """Apply one poll's messages to every hosted projection; return events applied.
+
+        The transaction's COMMIT is sent, not waited for: ``settle`` (at the next poll,
+        or when a poll brings nothing) waits for it.
+        """
+        self.settle()
         polled_from: dict[int, int] = {}
         for tp, messages in records.items():
             if not messages:
@@ -409,7 +430,7 @@ class ProjectionHost:
         if not prepared:
             return 0
         try:
-            self.views.apply_consumed_together(
+            pending = self.views.begin_consumed_together(
                 [(envelopes, m.worker.projection) for m, envelopes, _ in prepared],
                 offsets_statement=prepared[0][0].worker._offsets_statement,
                 offsets=[row for _, _, offsets in prepared for row in offsets],
@@ -422,4 +443,18 @@ class ProjectionHost:
             # own now, so that only the failing one stops (or waits out a gap).
             log.info("worker.batch_split", error=repr(error))
             return sum(m.worker.commit(envelopes, offsets) for m, envelopes, offsets in prepared)
-        return sum(member.worker.committed(envelopes) for member, envelopes, _ in prepared)
+        # PostgreSQL writes and commits while the next poll is fetched; ``settle`` hears
+        # the outcome before anything else is applied (a failure raises there, and the
+        # host reconnects from the offsets stored with the views).
+        self._pending = (pending, [(member, envelopes) for member, envelopes, _ in prepared])
+        return sum(len(envelopes) for _, envelopes, _ in prepared)
+
+    def settle(self) -> None:
+        """Wait for the last poll's transaction; count what it applied. Raises if it failed."""
+        if self._pending is None:
+            return
+        pending, applied = self._pending
+        self._pending = None
+        pending.settle()
+        for member, envelopes in applied:
+            member.worker.committed(envelopes)

@@ -9,18 +9,21 @@ aggregate's versions raises and leaves nothing behind.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import uuid4
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from infra import view_store
 from infra.bootstrap import System, bootstrap
 from infra.clock import ManualClock
 from infra.kafka.state import BusState
 from infra.settings import Settings
-from infra.view_store import PostgresViewRecorder, ProjectionGap, applied_view
+from infra.view_store import STORE_ERRORS, PostgresViewRecorder, ProjectionGap, applied_view
 from projections.envelope import EventEnvelope
 from projections.store import MemoryViewStore
 from tests.conftest import POSTGRES_URL, drop_schema
@@ -159,6 +162,66 @@ def test_every_projection_in_one_transaction_gives_the_in_memory_documents(
             offsets=[],
             locks=[],
         )
+    assert every_view(pg_system) == in_memory(pg_system, log)
+
+
+@pytest.mark.postgres
+def test_a_commit_that_fails_after_it_was_sent_leaves_nothing(pg_system: System) -> None:
+    """The projection host sends a poll's COMMIT and hears its outcome at the next poll."""
+    state = BusState(pg_system.app.factory.datastore)  # type: ignore[attr-defined]
+    state.create_tables()
+    views = pg_system.view_recorder
+    assert isinstance(views, PostgresViewRecorder)
+    log = history().log
+    statement = state.store_offsets_statement()
+    views.apply_consumed_together(
+        [(log[:30], p) for p in pg_system.projections],
+        offsets_statement=statement,
+        offsets=[("g", "topic", 0, "e1", 30, 30)],
+        locks=[],
+    )
+    before = every_view(pg_system)
+    schema = pg_system.settings.store_schema
+    assert schema
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as other:
+        # Another transaction holds the offsets row: the next one's upsert waits on it,
+        # after begin_consumed_together has returned, until its backend is terminated.
+        other.execute("BEGIN")
+        other.execute(
+            sql.SQL("SELECT * FROM {0}.tiaokuai_consumer_offsets FOR UPDATE").format(
+                sql.Identifier(schema)
+            )
+        )
+        pending = views.begin_consumed_together(
+            [(log[30:], p) for p in pg_system.projections],
+            offsets_statement=statement,
+            offsets=[("g", "topic", 0, "e1", len(log), len(log))],
+            locks=[],
+        )
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as killer:
+            for _ in range(100):
+                row = killer.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE %s",
+                    ("%tiaokuai_consumer_offsets%",),
+                ).fetchone()
+                if row:
+                    break
+                time.sleep(0.05)
+            assert row, "the view transaction never waited on the offsets row"
+            killer.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+        other.execute("ROLLBACK")
+    with pytest.raises(STORE_ERRORS):
+        pending.settle()
+    assert state.partition_offsets("g", "topic")[0].next_offset == 30
+    assert every_view(pg_system) == before
+    # The pool goes on with a good connection; the poll applies on the next try.
+    views.apply_consumed_together(
+        [(log[30:], p) for p in pg_system.projections],
+        offsets_statement=statement,
+        offsets=[("g", "topic", 0, "e1", len(log), len(log))],
+        locks=[],
+    )
     assert every_view(pg_system) == in_memory(pg_system, log)
 
 
