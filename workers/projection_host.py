@@ -388,10 +388,11 @@ class ProjectionHost:
 
     # ---------------------------------------------------------------- work
     def process(self, records: dict[TopicPartition, list[Any]]) -> int:
-        """Apply one poll's messages to every hosted projection; return events applied.
+        """Apply one poll's messages to every hosted projection; return how many it applies.
 
         The transaction's COMMIT is sent, not waited for: ``settle`` (at the next poll,
-        or when a poll brings nothing) waits for it.
+        or when a poll brings nothing) waits for it, and only then are they counted as
+        applied.
         """
         self.settle()
         polled_from: dict[int, int] = {}
