@@ -273,11 +273,12 @@ def apply_events(
 ) -> int:
     """Apply each event not applied yet, in order; return the highest position applied.
 
-    An event whose aggregate version the projection has already applied is a duplicate
-    (a redelivery, or the relay publishing twice after a crash) and changes nothing.
+    The caller has loaded what it can (``prefetch_for``); a document it did not is read
+    when asked for. An event whose aggregate version the projection has already applied
+    is a duplicate (a redelivery, or the relay publishing twice after a crash) and
+    changes nothing.
     """
     seen_view = applied_view(projection.name)
-    batch.prefetch(reads_of(envelopes, projection))
     highest = 0
     for envelope in envelopes:
         seen = batch.get(seen_view, envelope.aggregate_id)
@@ -343,6 +344,7 @@ class _ViewsMixin:
         """Apply consumed events and store the consumer's offsets in one transaction."""
         with self.datastore.transaction(commit=True) as c:
             batch = _Batch(c, self.sql)
+            prefetch_for(batch, [(envelopes, projection)])
             highest = apply_events(batch, envelopes, projection)
             batch.flush()
             if offsets:
@@ -599,33 +601,33 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
         (nothing of it is then stored). A failure before the COMMIT raises here, after
         a rollback.
         """
-        stack = ExitStack()
-        conn = stack.enter_context(self.datastore.get_connection())
-        stack.enter_context(conn.pipeline())
-        # The pool's connections are in autocommit mode: BEGIN and COMMIT are plain
-        # statements, each sent as it is executed; the pipeline's end reads their results.
-        c = conn.cursor()
-        try:
-            c.execute("BEGIN")
-            for lock in locks:
-                c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
-            batch = _Batch(c, self.sql)
-            prefetch_for(batch, batches)
-            highest = 0
-            for envelopes, projection in batches:
-                highest = max(highest, apply_events(batch, envelopes, projection))
-            batch.flush()
-            if offsets:
-                c.executemany(offsets_statement, offsets)
-            c.execute("COMMIT")
-        except BaseException as error:
+        with ExitStack() as stack:
+            conn = stack.enter_context(self.datastore.get_connection())
+            stack.enter_context(conn.pipeline())
+            # The pool's connections are in autocommit mode: BEGIN and COMMIT are plain
+            # statements, each sent as it is executed; the pipeline's end reads the results.
+            c = conn.cursor()
             try:
-                c.execute("ROLLBACK")
-            except Exception as rollback_error:  # a broken connection: the pool drops it
-                log.debug("views.rollback_failed", error=repr(rollback_error))
-            stack.__exit__(type(error), error, error.__traceback__)
-            raise
-        return PendingCommit(stack, highest)
+                c.execute("BEGIN")
+                for lock in locks:
+                    c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
+                batch = _Batch(c, self.sql)
+                prefetch_for(batch, batches)
+                highest = 0
+                for envelopes, projection in batches:
+                    highest = max(highest, apply_events(batch, envelopes, projection))
+                batch.flush()
+                if offsets:
+                    c.executemany(offsets_statement, offsets)
+                c.execute("COMMIT")
+            except BaseException:
+                try:
+                    c.execute("ROLLBACK")
+                except Exception as rollback_error:  # a broken connection: the pool drops it
+                    log.debug("views.rollback_failed", error=repr(rollback_error))
+                raise  # leaving the stack ends the pipeline and returns the connection
+            # Held open past this call: ``settle`` ends them.
+            return PendingCommit(stack.pop_all(), highest)
 
 
 class LiveViewStore:
