@@ -256,8 +256,9 @@ class ProjectionHost:
                 log.warning("worker.broker_unavailable", error=repr(error))
                 self._stop.wait(1.0)
             except STORE_ERRORS as error:
-                # Nothing of the batch in flight was committed; the next connection seeks
-                # to the offsets stored with the views, so nothing is lost or doubled.
+                # The poll in flight committed with its offsets or not at all (its outcome
+                # may be unknown); the next connection seeks to the offsets stored with
+                # the views, so nothing is lost or doubled.
                 log.warning("worker.store_unavailable", error=repr(error))
                 for member in self.members:
                     member.worker._close_lock()
