@@ -23,7 +23,13 @@ from infra.bootstrap import System, bootstrap
 from infra.clock import ManualClock
 from infra.kafka.state import BusState
 from infra.settings import Settings
-from infra.view_store import STORE_ERRORS, PostgresViewRecorder, ProjectionGap, applied_view
+from infra.view_store import (
+    STORE_ERRORS,
+    PendingCommit,
+    PostgresViewRecorder,
+    ProjectionGap,
+    applied_view,
+)
 from projections.envelope import EventEnvelope
 from projections.store import MemoryViewStore
 from tests.conftest import POSTGRES_URL, drop_schema
@@ -65,6 +71,23 @@ def consume(system: System, log: Sequence[EventEnvelope], size: int) -> int:
                 ),
             )
     return highest
+
+
+def begin_all(
+    system: System,
+    events: Sequence[EventEnvelope],
+    offsets_statement: Any = None,
+    offsets: Sequence[tuple[Any, ...]] = (),
+) -> PendingCommit:
+    """The projection host's transaction: every projection over ``events``, one batch."""
+    views = system.view_recorder
+    assert isinstance(views, PostgresViewRecorder)
+    return views.begin_consumed_together(
+        [(events, p) for p in system.projections],
+        offsets_statement=offsets_statement,
+        offsets=offsets,
+        locks=[],
+    )
 
 
 @pytest.mark.parametrize("size", [1, 7, 1000])
@@ -153,15 +176,8 @@ def test_every_projection_in_one_transaction_gives_the_in_memory_documents(
 ) -> None:
     # The projection host's path: one batch (one document cache) for all seven.
     log = history().log
-    assert isinstance(pg_system.view_recorder, PostgresViewRecorder)
     for start in range(0, len(log), size):
-        chunk = log[start : start + size]
-        pg_system.view_recorder.apply_consumed_together(
-            [(chunk, p) for p in pg_system.projections],
-            offsets_statement=None,
-            offsets=[],
-            locks=[],
-        )
+        begin_all(pg_system, log[start : start + size]).settle()
     assert every_view(pg_system) == in_memory(pg_system, log)
 
 
@@ -170,16 +186,9 @@ def test_a_commit_that_fails_after_it_was_sent_leaves_nothing(pg_system: System)
     """The projection host sends a poll's COMMIT and hears its outcome at the next poll."""
     state = BusState(pg_system.app.factory.datastore)  # type: ignore[attr-defined]
     state.create_tables()
-    views = pg_system.view_recorder
-    assert isinstance(views, PostgresViewRecorder)
     log = history().log
     statement = state.store_offsets_statement()
-    views.apply_consumed_together(
-        [(log[:30], p) for p in pg_system.projections],
-        offsets_statement=statement,
-        offsets=[("g", "topic", 0, "e1", 30, 30)],
-        locks=[],
-    )
+    begin_all(pg_system, log[:30], statement, [("g", "topic", 0, "e1", 30, 30)]).settle()
     before = every_view(pg_system)
     schema = pg_system.settings.store_schema
     assert schema
@@ -192,12 +201,8 @@ def test_a_commit_that_fails_after_it_was_sent_leaves_nothing(pg_system: System)
                 sql.Identifier(schema)
             )
         )
-        pending = views.begin_consumed_together(
-            [(log[30:], p) for p in pg_system.projections],
-            offsets_statement=statement,
-            offsets=[("g", "topic", 0, "e1", len(log), len(log))],
-            locks=[],
-        )
+        rest = [("g", "topic", 0, "e1", len(log), len(log))]
+        pending = begin_all(pg_system, log[30:], statement, rest)
         with psycopg.connect(POSTGRES_URL, autocommit=True) as killer:
             for _ in range(100):
                 row = killer.execute(
@@ -216,12 +221,7 @@ def test_a_commit_that_fails_after_it_was_sent_leaves_nothing(pg_system: System)
     assert state.partition_offsets("g", "topic")[0].next_offset == 30
     assert every_view(pg_system) == before
     # The pool goes on with a good connection; the poll applies on the next try.
-    views.apply_consumed_together(
-        [(log[30:], p) for p in pg_system.projections],
-        offsets_statement=statement,
-        offsets=[("g", "topic", 0, "e1", len(log), len(log))],
-        locks=[],
-    )
+    begin_all(pg_system, log[30:], statement, rest).settle()
     assert every_view(pg_system) == in_memory(pg_system, log)
 
 
