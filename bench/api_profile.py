@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=300)
     parser.add_argument("--only", choices=["bare", "api"])
     parser.add_argument("--py-spy", metavar="DIR", help="record each server's stacks here")
+    parser.add_argument(
+        "--gil", action="store_true", help="with --py-spy: only samples holding the GIL"
+    )
     args = parser.parse_args(argv)
     os.environ["PGAPPNAME"] = APP_NAME
     _quiet_logs()
@@ -139,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 spy = subprocess.Popen(
                     [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
                      str(child.pid), "--rate", "200", "--format", "raw", "--nonblocking",
-                     "--output", str(out)],
+                     "--output", str(out), *(["--gil"] if args.gil else [])],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )  # fmt: skip

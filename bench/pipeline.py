@@ -1109,6 +1109,8 @@ class Bench:
         out.parent.mkdir(parents=True, exist_ok=True)
         argv = [self.py_spy, "record", "--pid", str(child.pid), "--duration", str(int(seconds))]
         argv += ["--rate", "100", "--format", "raw", "--nonblocking", "--output", str(out)]
+        if self.args.profile_idle:  # waits too, per thread: where the wall time goes
+            argv += ["--idle", "--threads"]
         self.profilers.append(
             subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         )
@@ -1899,6 +1901,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-dir", help="where the children's logs go (default: a temp dir)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--profile", help="py-spy collapsed stacks of the children into DIR")
+    parser.add_argument(
+        "--profile-idle", action="store_true", help="with --profile: idle samples too, by thread"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the schemas (debugging)")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--bare-schema", help=argparse.SUPPRESS)
