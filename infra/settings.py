@@ -73,6 +73,14 @@ class Settings(BaseSettings):
         "larger transactions (each poll costs a fetch and a database transaction); on two "
         "cores at 100 commands/s, 25 ms halved the freshness p99 (0: poll at once)",
     )
+    worker_kept_documents: int = Field(
+        default=100_000,
+        ge=0,
+        description="how many view documents a projection host keeps in memory between "
+        "its view transactions, so that a poll reads from PostgreSQL only the documents "
+        "it has not seen (a few hundred bytes to a few kilobytes each; 0: read every "
+        "poll's documents afresh)",
+    )
     heartbeat_seconds: float = 2.0
     shutdown_grace_seconds: float = Field(
         default=10.0,

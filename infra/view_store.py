@@ -8,8 +8,10 @@ and a replayed event is refused by the tracking row (nothing applied twice).
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
+from itertools import islice
 from typing import Any, Protocol
 
 import orjson
@@ -120,10 +122,11 @@ class _Batch:
     and one delete statement.
     """
 
-    def __init__(self, cursor: _Cursor, sql: _Sql) -> None:
+    def __init__(self, cursor: _Cursor, sql: _Sql, kept: KeptDocuments | None = None) -> None:
         self.cursor = cursor
         self.sql = sql
-        self.cache: dict[Pair, Doc | None] = {}
+        self.cache: dict[Pair, Doc | None] = kept.docs if kept is not None else {}
+        """What the batch read or wrote: with ``kept``, the documents kept between batches."""
         self.dirty: set[Pair] = set()
 
     def _load(self, pairs: Sequence[Pair]) -> None:
@@ -241,10 +244,21 @@ def applied_view(projection: str) -> str:
     return f"applied:{projection}"
 
 
+def stamp_of(projection: str) -> Pair:
+    """Where a projection's writer stamp lives: a token, new with each transaction.
+
+    Every transaction that applies events to a projection writes a fresh one, so a writer
+    that finds the stamp it wrote last knows nobody else wrote the projection's documents
+    since (``KeptDocuments``).
+    """
+    return (f"writer:{projection}", "stamp")
+
+
 def reads_of(envelopes: Sequence[EventEnvelope], projection: Projection) -> list[Pair]:
     """The documents applying ``envelopes`` will read that are known in advance."""
     seen_view = applied_view(projection.name)
-    pairs = [(seen_view, e.aggregate_id) for e in envelopes]
+    pairs = [stamp_of(projection.name)]
+    pairs.extend((seen_view, e.aggregate_id) for e in envelopes)
     for envelope in envelopes:
         pairs.extend(projection.reads(envelope))
     return pairs
@@ -298,7 +312,56 @@ def apply_events(
             raise EventFailed(projection.name, envelope, error) from error
         batch.put(seen_view, envelope.aggregate_id, {"version": envelope.version})
         highest = max(highest, envelope.position)
+    if highest:
+        batch.put(*stamp_of(projection.name), {"token": uuid.uuid4().hex})
     return highest
+
+
+class KeptDocuments:
+    """The view documents a projection host keeps between its view transactions.
+
+    A poll's transaction reads from PostgreSQL only what is not kept, and everything it
+    reads or writes is kept for the next: when catching up, consecutive polls touch
+    mostly the same aggregates, and a live trickle touches the same unit and matrix
+    documents over and over. What is kept is the committed state of documents nobody else
+    has written since: each transaction checks its projections' stamps (``stamp_of``,
+    read afresh every time, after the view lock) against the ones it wrote last and, if
+    another writer has been there (another member of the group, a lone worker after a
+    batch split, a reset), forgets everything and reads again. A transaction that fails,
+    or whose outcome is unknown, forgets everything too: its documents are changed in
+    place. At most ``limit`` documents are kept, the oldest dropped first.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.docs: dict[Pair, Doc | None] = {}
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def clear(self) -> None:
+        self.docs.clear()
+
+    def take_stamps(self, projections: Iterable[Projection]) -> dict[Pair, Doc | None] | None:
+        """Before a transaction: the stamps last seen, taken out to be read afresh.
+
+        None when nothing is kept (nothing to check).
+        """
+        if len(self.docs) > self.limit:
+            # Oldest first; down to half the limit, so that trimming is rare.
+            excess = len(self.docs) - self.limit // 2
+            for pair in list(islice(self.docs, excess)):
+                del self.docs[pair]
+        if not self.docs:
+            return None
+        missing: Doc = {}  # equals no stamp read: one not kept fails the check
+        return {
+            pair: self.docs.pop(pair, missing) for pair in (stamp_of(p.name) for p in projections)
+        }
+
+    def confirmed(self, stamps: dict[Pair, Doc | None] | None) -> bool:
+        """After the reads: whether every stamp is the one this host wrote (or saw) last."""
+        return stamps is None or all(self.docs.get(pair) == seen for pair, seen in stamps.items())
 
 
 class _ViewsMixin:
@@ -372,6 +435,7 @@ class _ViewsMixin:
         with self.datastore.transaction(commit=True) as c:
             for view in (*projection.views, applied_view(projection.name)):
                 c.execute(self.sql.reset, {"view": view})
+            c.execute(self.sql.reset, {"view": stamp_of(projection.name)[0]})
             c.execute(self.sql.reset_tracking, {"name": projection.name})
 
     # ------------------------------------------------- rebuilds and plain documents
@@ -457,16 +521,22 @@ class SQLiteViewRecorder(_ViewsMixin, SQLiteTrackingRecorder):
 class PendingCommit:
     """A view transaction whose COMMIT is on its way to PostgreSQL."""
 
-    def __init__(self, stack: ExitStack, highest: int) -> None:
+    def __init__(self, stack: ExitStack, highest: int, kept: KeptDocuments | None = None) -> None:
         self._stack: ExitStack | None = stack
         self.highest = highest
         """The highest position the transaction applies."""
+        self._kept = kept
 
     def settle(self) -> int:
         """Wait for the transaction's outcome; raise if it failed. The highest position."""
         stack, self._stack = self._stack, None
         if stack is not None:
-            stack.close()  # the pipeline's end: every result, the first error raised
+            try:
+                stack.close()  # the pipeline's end: every result, the first error raised
+            except BaseException:
+                if self._kept is not None:
+                    self._kept.clear()  # they hold what was not committed
+                raise
         return self.highest
 
 
@@ -593,13 +663,15 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
         offsets_statement: Any,
         offsets: Sequence[tuple[Any, ...]],
         locks: Sequence[tuple[int, str]],
+        kept: KeptDocuments | None = None,
     ) -> PendingCommit:
         """``apply_consumed_together`` up to its COMMIT, sent but not waited for.
 
         The caller does other work (the next fetch) while PostgreSQL writes and commits,
         then calls ``settle`` on what this returns: it raises if the transaction failed
         (nothing of it is then stored). A failure before the COMMIT raises here, after
-        a rollback.
+        a rollback. With ``kept``, documents kept from the caller's last transactions
+        are not read again, unless another writer was there since.
         """
         with ExitStack() as stack:
             conn = stack.enter_context(self.datastore.get_connection())
@@ -611,8 +683,13 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
                 c.execute("BEGIN")
                 for lock in locks:
                     c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", lock)
-                batch = _Batch(c, self.sql)
+                stamps = kept.take_stamps(p for _, p in batches) if kept is not None else None
+                batch = _Batch(c, self.sql, kept)
                 prefetch_for(batch, batches)
+                if kept is not None and not kept.confirmed(stamps):
+                    log.debug("views.kept_documents_stale", kept=len(kept))
+                    kept.clear()  # the batch's cache too: read everything afresh
+                    prefetch_for(batch, batches)
                 highest = 0
                 for envelopes, projection in batches:
                     highest = max(highest, apply_events(batch, envelopes, projection))
@@ -621,13 +698,15 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
                     c.executemany(offsets_statement, offsets)
                 c.execute("COMMIT")
             except BaseException:
+                if kept is not None:
+                    kept.clear()  # changed in place by what is rolled back
                 try:
                     c.execute("ROLLBACK")
                 except Exception as rollback_error:  # a broken connection: the pool drops it
                     log.debug("views.rollback_failed", error=repr(rollback_error))
                 raise  # leaving the stack ends the pipeline and returns the connection
             # Held open past this call: ``settle`` ends them.
-            return PendingCommit(stack.pop_all(), highest)
+            return PendingCommit(stack.pop_all(), highest, kept)
 
 
 class LiveViewStore:

@@ -30,7 +30,7 @@ from kafka.errors import KafkaError
 
 from infra.bootstrap import System
 from infra.kafka import clients
-from infra.view_store import STORE_ERRORS, PendingCommit, PostgresViewRecorder
+from infra.view_store import STORE_ERRORS, KeptDocuments, PendingCommit, PostgresViewRecorder
 from projections.base import Projection
 from projections.envelope import EventEnvelope
 from workers.projection_worker import (
@@ -209,6 +209,8 @@ class ProjectionHost:
         self._broken: BaseException | None = None
         self._pending: tuple[PendingCommit, list[tuple[_Member, list[EventEnvelope]]]] | None = None
         """The last poll's transaction, committing: settled before anything else applies."""
+        self.kept = KeptDocuments(self.settings.worker_kept_documents)
+        """View documents as the host's last transactions left them (see KeptDocuments)."""
 
     @property
     def workers(self) -> list[ProjectionWorker]:
@@ -330,6 +332,7 @@ class ProjectionHost:
             self.settle()
         except STORE_ERRORS as error:  # not committed: the next connection applies it again
             log.warning("worker.store_unavailable", error=repr(error))
+        self.kept.clear()  # the next connection's members may find other writers' work
         self._connection.set()
         for member in self.members:
             if member.thread is not None:
@@ -437,6 +440,7 @@ class ProjectionHost:
                 offsets_statement=prepared[0][0].worker._offsets_statement,
                 offsets=[row for _, _, offsets in prepared for row in offsets],
                 locks=[m.worker._view_lock_key for m, _, _ in prepared],
+                kept=self.kept if self.kept.limit else None,
             )
         except STORE_ERRORS:
             raise

@@ -10,6 +10,7 @@ aggregate's versions raises and leaves nothing behind.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import uuid4
@@ -25,6 +26,7 @@ from infra.kafka.state import BusState
 from infra.settings import Settings
 from infra.view_store import (
     STORE_ERRORS,
+    KeptDocuments,
     PendingCommit,
     PostgresViewRecorder,
     ProjectionGap,
@@ -78,6 +80,7 @@ def begin_all(
     events: Sequence[EventEnvelope],
     offsets_statement: Any = None,
     offsets: Sequence[tuple[Any, ...]] = (),
+    kept: KeptDocuments | None = None,
 ) -> PendingCommit:
     """The projection host's transaction: every projection over ``events``, one batch."""
     views = system.view_recorder
@@ -87,6 +90,7 @@ def begin_all(
         offsets_statement=offsets_statement,
         offsets=offsets,
         locks=[],
+        kept=kept,
     )
 
 
@@ -188,7 +192,8 @@ def test_a_commit_that_fails_after_it_was_sent_leaves_nothing(pg_system: System)
     state.create_tables()
     log = history().log
     statement = state.store_offsets_statement()
-    begin_all(pg_system, log[:30], statement, [("g", "topic", 0, "e1", 30, 30)]).settle()
+    kept = KeptDocuments(10_000)  # the host's: what it holds must not outlive the failure
+    begin_all(pg_system, log[:30], statement, [("g", "topic", 0, "e1", 30, 30)], kept).settle()
     before = every_view(pg_system)
     schema = pg_system.settings.store_schema
     assert schema
@@ -202,7 +207,7 @@ def test_a_commit_that_fails_after_it_was_sent_leaves_nothing(pg_system: System)
             )
         )
         rest = [("g", "topic", 0, "e1", len(log), len(log))]
-        pending = begin_all(pg_system, log[30:], statement, rest)
+        pending = begin_all(pg_system, log[30:], statement, rest, kept)
         with psycopg.connect(POSTGRES_URL, autocommit=True) as killer:
             for _ in range(100):
                 row = killer.execute(
@@ -218,10 +223,11 @@ def test_a_commit_that_fails_after_it_was_sent_leaves_nothing(pg_system: System)
         other.execute("ROLLBACK")
     with pytest.raises(STORE_ERRORS):
         pending.settle()
+    assert len(kept) == 0
     assert state.partition_offsets("g", "topic")[0].next_offset == 30
     assert every_view(pg_system) == before
     # The pool goes on with a good connection; the poll applies on the next try.
-    begin_all(pg_system, log[30:], statement, rest).settle()
+    begin_all(pg_system, log[30:], statement, rest, kept).settle()
     assert every_view(pg_system) == in_memory(pg_system, log)
 
 
@@ -270,3 +276,90 @@ def test_a_view_read_page_by_page_is_every_document_once_in_key_order(system: Sy
     ]
     for page in (1, 2, 3, 7, 100):
         assert list(_pages(system, "paged", page)) == [(k, {"key": k}) for k in sorted(keys)]
+
+
+# ------------------------------------------------ documents kept between transactions
+def counting_loads(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str]]:
+    """Every document pair the view batches read from the database, with how often."""
+    loads: Counter[tuple[str, str]] = Counter()
+    original = view_store._Batch._load
+
+    def counted(self: view_store._Batch, pairs: Sequence[tuple[str, str]]) -> None:
+        loads.update(pairs)
+        original(self, pairs)
+
+    monkeypatch.setattr(view_store._Batch, "_load", counted)
+    return loads
+
+
+def documents_read(loads: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
+    """The reads of view documents, without the writer stamps (read every transaction)."""
+    return Counter({pair: n for pair, n in loads.items() if not pair[0].startswith("writer:")})
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("keep", [False, True])
+def test_kept_documents_are_read_once_and_give_the_in_memory_documents(
+    pg_system: System, monkeypatch: pytest.MonkeyPatch, keep: bool
+) -> None:
+    loads = counting_loads(monkeypatch)
+    log = history().log
+    kept = KeptDocuments(10_000) if keep else None
+    for start in range(0, len(log), 7):
+        begin_all(pg_system, log[start : start + 7], kept=kept).settle()
+    most = max(documents_read(loads).values())
+    # Without them, a document many batches touch is read by each of those batches.
+    assert most == 1 if keep else most > 1
+    assert every_view(pg_system) == in_memory(pg_system, log)
+
+
+@pytest.mark.postgres
+def test_another_writer_between_two_transactions_is_noticed(pg_system: System) -> None:
+    # Another member of the group (or a lone worker after a batch split) applies the
+    # middle of the log: the host's kept documents are stale, and its stamps show it.
+    log = history().log
+    kept = KeptDocuments(10_000)
+    begin_all(pg_system, log[:40], kept=kept).settle()
+    begin_all(pg_system, log[40:80]).settle()
+    begin_all(pg_system, log[80:], kept=kept).settle()
+    assert every_view(pg_system) == in_memory(pg_system, log)
+
+
+@pytest.mark.postgres
+def test_a_reset_projection_is_noticed(pg_system: System) -> None:
+    log = history().log
+    kept = KeptDocuments(10_000)
+    begin_all(pg_system, log[:60], kept=kept).settle()
+    tasks = next(p for p in pg_system.projections if p.name == "tasks")
+    pg_system.view_recorder.reset(tasks)
+    # From the start again: the reset projection applies all, the others skip what they had.
+    begin_all(pg_system, log, kept=kept).settle()
+    assert every_view(pg_system) == in_memory(pg_system, log)
+
+
+@pytest.mark.postgres
+def test_a_failed_transaction_forgets_the_kept_documents(pg_system: System) -> None:
+    log = history().log
+    kept = KeptDocuments(10_000)
+    begin_all(pg_system, log[:30], kept=kept).settle()
+    assert len(kept) > 0
+    task_events = [e for e in log[30:] if e.aggregate_type == "SupervisedTask"]
+    # Documents are changed in place before the gap is met: none of them may stay kept.
+    with pytest.raises(ProjectionGap):
+        begin_all(pg_system, [*log[30:60], task_events[-1]], kept=kept)
+    assert len(kept) == 0
+    begin_all(pg_system, log[30:], kept=kept).settle()
+    assert every_view(pg_system) == in_memory(pg_system, log)
+
+
+@pytest.mark.postgres
+def test_kept_documents_stay_within_their_limit(pg_system: System) -> None:
+    log = history().log
+    kept = KeptDocuments(40)
+    biggest = 0
+    for start in range(0, len(log), 5):
+        begin_all(pg_system, log[start : start + 5], kept=kept).settle()
+        biggest = max(biggest, len(kept))
+    # Trimmed before each transaction; one transaction of five events adds a few dozen.
+    assert 0 < biggest < 40 + 100
+    assert every_view(pg_system) == in_memory(pg_system, log)
