@@ -83,24 +83,14 @@ def _issued(event: EventEnvelope) -> Doc:
     }
 
 
-def _remove(items: list[str], unit: str) -> None:
-    if unit in items:
-        items.remove(unit)
+def _without(items: list[str], unit: str) -> list[str]:
+    """``items`` less ``unit``: a new list, so the summary folded from keeps its own."""
+    return [item for item in items if item != unit]
 
 
-_CONTAINERS = (dict, list)
-
-
-def _copy_for_fold(doc: Doc) -> Doc:
-    """A copy of a task summary that folding may change: its lists and dicts are copied.
-
-    One level is enough: a summary's lists and dicts (``co_units``, ``towns``,
-    ``signatures``) hold only strings, and a deep copy of every summary was the largest
-    single cost of applying a task event.
-    """
-    return {
-        key: value.copy() if type(value) in _CONTAINERS else value for key, value in doc.items()
-    }
+def _unsigned(signatures: dict[str, str], unit: str) -> dict[str, str]:
+    """``signatures`` less ``unit``'s: a new dict."""
+    return {u: at for u, at in signatures.items() if u != unit}
 
 
 def fold_task(doc: Doc | None, event: EventEnvelope) -> Doc | None:
@@ -115,13 +105,16 @@ def fold_task(doc: Doc | None, event: EventEnvelope) -> Doc | None:
         return _issued(event)
     if doc is None:
         return None
-    task = _copy_for_fold(doc)
+    # A shallow copy: the branches below replace a list or dict they change rather than
+    # change it in place, so ``doc`` stays as it was (a deep or per-key copy of every
+    # summary was the largest single cost of applying a task event).
+    task = dict(doc)
     data = event.data
     at = iso(event.at)
     kind = event.type
     if kind == "TaskSignedFor":
         unit = data["unit"]
-        task["signatures"][unit] = at
+        task["signatures"] = {**task["signatures"], unit: at}
         if unit == task["lead_unit"] and task["state"] == TaskState.ISSUED.value:
             task["state"] = TaskState.SIGNED.value
     elif kind == "TaskProgressReported":
@@ -157,21 +150,21 @@ def fold_task(doc: Doc | None, event: EventEnvelope) -> Doc | None:
     elif kind == "TaskLeadTransferred":
         new_lead = data["new_lead"]
         task["lead_unit"] = new_lead
-        _remove(task["co_units"], new_lead)
+        task["co_units"] = _without(task["co_units"], new_lead)
         signed = new_lead in task["signatures"]
         task["state"] = TaskState.SIGNED.value if signed else TaskState.ISSUED.value
     elif kind == "TaskCoUnitAdded":
         if data["unit"] not in task["co_units"]:
-            task["co_units"].append(data["unit"])
+            task["co_units"] = [*task["co_units"], data["unit"]]
     elif kind == "TaskCoUnitRemoved":
-        _remove(task["co_units"], data["unit"])
-        task["signatures"].pop(data["unit"], None)
+        task["co_units"] = _without(task["co_units"], data["unit"])
+        task["signatures"] = _unsigned(task["signatures"], data["unit"])
     elif kind == "TaskTownAdded":
         if data["unit"] not in task["towns"]:
-            task["towns"].append(data["unit"])
+            task["towns"] = [*task["towns"], data["unit"]]
     elif kind == "TaskTownRemoved":
-        _remove(task["towns"], data["unit"])
-        task["signatures"].pop(data["unit"], None)
+        task["towns"] = _without(task["towns"], data["unit"])
+        task["signatures"] = _unsigned(task["signatures"], data["unit"])
     elif kind == "TaskBecameOverdue":
         task["overdue"] = True
         task["overdue_since"] = normalize(data.get("deadline")) or task["deadline"]
