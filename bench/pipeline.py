@@ -565,19 +565,29 @@ async def closed_loop(
     return result
 
 
+KEEP_IDLE_S = 4.0
+"""How long the pool keeps an idle connection: less than uvicorn's keep-alive (5 s), after
+which the server closes it and a request sent on it would fail without an answer."""
+
+
 class ConnectionPool:
     """Idle connections to one server, opened as needed (open-loop load), at most ``limit``."""
 
     def __init__(self, base_url: str, headers: dict[str, str], limit: int) -> None:
         self.host, self.port = _address(base_url)
         self.headers = headers
-        self.idle: list[Connection] = []
+        self.idle: list[tuple[float, Connection]] = []
         self.opened = 0
         self.slots = asyncio.Semaphore(limit)
 
     async def request(self, method: str, path: str, body: Any = None) -> Answer:
         async with self.slots:
-            connection = self.idle.pop() if self.idle else None
+            connection = None
+            while self.idle and connection is None:
+                since, connection = self.idle.pop()
+                if time.monotonic() - since > KEEP_IDLE_S:
+                    await connection.close()
+                    connection = None
             if connection is None:
                 connection = Connection(self.host, self.port, self.headers)
                 self.opened += 1
@@ -586,11 +596,11 @@ class ConnectionPool:
             except BaseException:
                 await connection.close()
                 raise
-            self.idle.append(connection)
+            self.idle.append((time.monotonic(), connection))
             return answer
 
     async def close(self) -> None:
-        for connection in self.idle:
+        for _, connection in self.idle:
             await connection.close()
         self.idle.clear()
 
