@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import DefaultPartitioner, murmur2
 
 from infra.settings import Settings
 
@@ -15,6 +17,37 @@ from infra.settings import Settings
 def projection_group(projection: str) -> str:
     """The consumer group of one projection: one group per projection."""
     return f"tiaokuai.projection.{projection}"
+
+
+class KeyHashCache(DefaultPartitioner):  # type: ignore[misc]  # kafka-python is untyped
+    """kafka-python's default partitioner, each key's murmur2 hash remembered.
+
+    The same partition for the same key and partition count as the Java client and
+    ``DefaultPartitioner``; its murmur2 is pure Python, and the relay hashed every
+    aggregate id again for each of its events (a tenth of the relay's CPU).
+    """
+
+    def __init__(self, keys: int = 65_536) -> None:
+        self._hash = lru_cache(maxsize=keys)(murmur2)
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        serialized_key: bytes | None,
+        value: Any,
+        serialized_value: bytes | None,
+        cluster: Any,
+    ) -> int:
+        if serialized_key is None:
+            chosen: int = super().partition(
+                topic, key, serialized_key, value, serialized_value, cluster
+            )
+            return chosen
+        if topic not in cluster.topics():
+            raise ValueError(f"Topic {topic} not found in ClusterMetadata")
+        every = sorted(cluster.partitions_for_topic(topic))
+        return int(every[(self._hash(serialized_key) & 0x7FFFFFFF) % len(every)])
 
 
 def producer(settings: Settings) -> KafkaProducer:
@@ -32,6 +65,7 @@ def producer(settings: Settings) -> KafkaProducer:
         max_block_ms=5000,
         request_timeout_ms=10000,
         client_id="tiaokuai-relay",
+        partitioner=KeyHashCache(),
     )
 
 
