@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Self
 
 from eventsourcing.domain import Aggregate
 
@@ -10,12 +11,37 @@ from domain.actor import Actor
 from domain.errors import InvariantViolated, NotPermitted
 
 
+def _thawed(value: Any) -> Any:
+    """Plain containers copied all the way down; anything else is immutable, and shared."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _thawed(item) for key, item in value.items()}
+    if kind is list:
+        return [_thawed(item) for item in value]
+    if kind is set:
+        return set(value)  # of hashables: immutable
+    return value
+
+
 class TiaokuaiAggregate(Aggregate):
     """An aggregate whose events all carry ``actor`` and business time ``at``.
 
     Public methods check the rules and then call a private ``@event`` method, so a
     refused command raises before anything changes and replay never re-runs checks.
+    An aggregate's attributes are immutable values (strings, numbers, instants, enums,
+    frozen dataclasses) or dicts, lists and sets of them: ``copy_to_decide`` relies on it.
     """
+
+    def copy_to_decide(self) -> Self:
+        """A copy a command may change, leaving this one as it is.
+
+        What ``copy.deepcopy`` gives, for a fraction of its time: it rebuilt every
+        instant and event object, and copying a cached task was a twentieth of a
+        command's CPU.
+        """
+        clone = object.__new__(type(self))
+        clone.__dict__.update({name: _thawed(value) for name, value in vars(self).items()})
+        return clone
 
     @staticmethod
     def require_secretariat(actor: Actor, what: str) -> None:

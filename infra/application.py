@@ -9,7 +9,6 @@ read-your-writes waits for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -378,7 +377,7 @@ class TiaokuaiApplication(Application[UUID]):
             if isinstance(cached, SupervisedTask):
                 structlog.contextvars.bind_contextvars(aggregate_id=str(task_id))
                 try:
-                    copy = deepcopy(cached)
+                    copy = cached.copy_to_decide()
                     return self._decide(copy, expected_version, decide, from_cache=True)
                 except (DomainError, _StaleCopy):
                     pass

@@ -8,6 +8,7 @@ exactly the same state.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -237,3 +238,38 @@ def test_random_histories_keep_invariants_and_replay(history: list[Step]) -> Non
     assert names[0] == "TaskIssued"
     assert rebuilt.lead_unit not in rebuilt.co_units
     assert rebuilt.state == task.state
+
+
+def decided(task: SupervisedTask) -> dict[str, Any]:
+    """A task's state and events, less the wall-clock instants each new event stamps."""
+    state = {k: v for k, v in vars(task).items() if k not in {"_modified_on", "_pending_events"}}
+    state["events"] = [
+        (type(e).__name__, {k: v for k, v in vars(e).items() if k != "timestamp"})
+        for e in task.pending_events
+    ]
+    return state
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(steps, min_size=10, max_size=60))
+def test_a_copy_to_decide_is_a_deep_copy(history: list[Step]) -> None:
+    """The API decides each command on ``copy_to_decide`` of the cached task."""
+    task = new_task()
+    now = T0
+    for step in history:
+        now += timedelta(hours=step[3])
+        kept = deepcopy(vars(task))
+        copy, deep = task.copy_to_decide(), deepcopy(task)
+        outcomes = []
+        for candidate in (copy, deep):
+            try:
+                apply(candidate, step, now)
+                outcomes.append("done")
+            except DomainError as error:
+                outcomes.append(repr(error))
+        # The copy decides as a deep copy would, and the original is left as it was.
+        assert outcomes[0] == outcomes[1]
+        assert decided(copy) == decided(deep)
+        assert vars(task) == kept
+        task = copy  # the written copy is what stays cached
+    assert_replays(task)
