@@ -929,15 +929,21 @@ def wait_caught_up(system: Any, limit: float) -> float | None:
     started = time.monotonic()
     while time.monotonic() - started < limit:
         versions: dict[str, int] = {}
+        types: dict[str, str] = {}
         for envelope in store_events(system, 0):
             versions[envelope.aggregate_id] = envelope.version
+            types[envelope.aggregate_id] = envelope.aggregate_type
         behind = 0
         for projection in system.projections:
             applied = {
                 key: int(doc["version"])
                 for key, doc in system.views.scan(applied_view(projection.name))
             }
-            behind += sum(1 for key, version in versions.items() if applied.get(key) != version)
+            behind += sum(
+                1
+                for key, version in versions.items()
+                if projection.takes(types[key]) and applied.get(key) != version
+            )
         if behind == 0:
             return time.monotonic() - started
         time.sleep(1.0)

@@ -20,6 +20,7 @@ from psycopg import sql
 
 from infra.application import TiaokuaiApplication
 from infra.clock import Clock, SystemClock
+from infra.envelopes import topic_names
 from infra.kafka.state import BusState
 from infra.projector import InProcessProjector, ProjectionFailed
 from infra.settings import Settings
@@ -72,8 +73,12 @@ class System:
         if not found:
             return False
         aggregate_id, version = str(found[0].originator_id), found[0].originator_version
+        aggregate_type, _ = topic_names(found[0].topic)
         deadline = time.monotonic() + timeout
-        pending = list(projections)
+        # A projection that does not take the event's aggregate type shows it as it is:
+        # it records nothing for that aggregate to wait for.
+        by_name = {p.name: p for p in self.projections}
+        pending = [n for n in projections if n not in by_name or by_name[n].takes(aggregate_type)]
         # Short first (a worker often has it already), then backing off: a read waiting
         # on a slow view must not keep the database busy for the others.
         pause = 0.002

@@ -258,8 +258,9 @@ def reads_of(envelopes: Sequence[EventEnvelope], projection: Projection) -> list
     """The documents applying ``envelopes`` will read that are known in advance."""
     seen_view = applied_view(projection.name)
     pairs = [stamp_of(projection.name)]
-    pairs.extend((seen_view, e.aggregate_id) for e in envelopes)
-    for envelope in envelopes:
+    taken = [e for e in envelopes if projection.takes(e.aggregate_type)]
+    pairs.extend((seen_view, e.aggregate_id) for e in taken)
+    for envelope in taken:
         pairs.extend(projection.reads(envelope))
     return pairs
 
@@ -275,6 +276,8 @@ def prefetch_for(
     found: list[Pair] = []
     for envelopes, projection in work:
         for envelope in envelopes:
+            if not projection.takes(envelope.aggregate_type):
+                continue
             try:
                 found.extend(projection.reads_next(envelope, batch.peek))
             except Exception:  # a hint only: a poison event fails in ``apply``, named
@@ -290,11 +293,14 @@ def apply_events(
     The caller has loaded what it can (``prefetch_for``); a document it did not is read
     when asked for. An event whose aggregate version the projection has already applied
     is a duplicate (a redelivery, or the relay publishing twice after a crash) and
-    changes nothing.
+    changes nothing. Events of aggregate types the projection does not take are passed
+    over (``Projection.aggregate_types``).
     """
     seen_view = applied_view(projection.name)
     highest = 0
     for envelope in envelopes:
+        if not projection.takes(envelope.aggregate_type):
+            continue
         seen = batch.get(seen_view, envelope.aggregate_id)
         last = int(seen["version"]) if seen else 0
         if envelope.version <= last:

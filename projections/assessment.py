@@ -16,6 +16,7 @@ from projections.base import Peek, Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
 from projections.tasks import (
+    TASK_AGGREGATE,
     is_still_overdue,
     is_verified,
     is_verified_on_time,
@@ -68,6 +69,7 @@ class AssessmentProjection(Projection):
 
     name: ClassVar[str] = "assessment"
     views: ClassVar[tuple[str, ...]] = (TASKS_VIEW, CELLS_VIEW)
+    aggregate_types: ClassVar[frozenset[str] | None] = frozenset({TASK_AGGREGATE})
 
     def __init__(self, tz: ZoneInfo = DEFAULT_TZ) -> None:
         self.tz = tz

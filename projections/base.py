@@ -23,6 +23,19 @@ class Projection(ABC):
     name: ClassVar[str]
     views: ClassVar[tuple[str, ...]]
     """The view namespaces this projection owns and nobody else writes."""
+    aggregate_types: ClassVar[frozenset[str] | None] = None
+    """The aggregate types whose events this projection takes (None: every type).
+
+    Events of the other types are none of its business: they are neither applied nor
+    recorded as applied (no ``applied`` version per aggregate), so their duplicates and
+    order cannot matter to it. A type left out by mistake shows as views that differ
+    from applying every event (the view store's tests compare the two).
+    """
+
+    @classmethod
+    def takes(cls, aggregate_type: str) -> bool:
+        """Whether events of ``aggregate_type`` are this projection's to apply."""
+        return cls.aggregate_types is None or aggregate_type in cls.aggregate_types
 
     @abstractmethod
     def apply(self, event: EventEnvelope, store: ViewStore) -> None: ...

@@ -27,6 +27,7 @@ class CoverageProjection(Projection):
 
     name: ClassVar[str] = "coverage"
     views: ClassVar[tuple[str, ...]] = (COMMITTEES_VIEW,)
+    aggregate_types: ClassVar[frozenset[str] | None] = frozenset({COMMITTEE_AGGREGATE})
 
     def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
         if event.aggregate_type == COMMITTEE_AGGREGATE and event.type != "CommitteeEstablished":

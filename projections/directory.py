@@ -22,6 +22,7 @@ class UnitDirectoryProjection(Projection):
 
     name: ClassVar[str] = "directory"
     views: ClassVar[tuple[str, ...]] = (UNITS_VIEW, IDS_VIEW)
+    aggregate_types: ClassVar[frozenset[str] | None] = frozenset({UNIT_AGGREGATE})
 
     def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
         if event.aggregate_type == UNIT_AGGREGATE and event.type == "UnitRenamed":

@@ -18,7 +18,7 @@ from domain.tasks import TaskState
 from projections.base import Peek, Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
-from projections.tasks import fold_task, is_task_event
+from projections.tasks import TASK_AGGREGATE, fold_task, is_task_event
 from projections.timeutil import days_between, iso, normalize, parse_instant
 
 CHAIN_AGGREGATE = "ResponsibilityChain"
@@ -130,6 +130,7 @@ class LedgerProjection(Projection):
 
     name: ClassVar[str] = "ledger"
     views: ClassVar[tuple[str, ...]] = (TASKS_VIEW, CHAINS_VIEW, PERSONS_VIEW)
+    aggregate_types: ClassVar[frozenset[str] | None] = frozenset({TASK_AGGREGATE, CHAIN_AGGREGATE})
 
     def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
         if is_task_event(event):

@@ -14,6 +14,7 @@ from projections.base import Peek, Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
 from projections.tasks import (
+    TASK_AGGREGATE,
     is_still_overdue,
     is_verified,
     is_verified_on_time,
@@ -51,6 +52,7 @@ class LinkageProjection(Projection):
 
     name: ClassVar[str] = "linkage"
     views: ClassVar[tuple[str, ...]] = (TASKS_VIEW, CELLS_VIEW)
+    aggregate_types: ClassVar[frozenset[str] | None] = frozenset({TASK_AGGREGATE})
 
     def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
         return task_reads(TASKS_VIEW, event)

@@ -253,6 +253,7 @@ class TaskListProjection(Projection):
 
     name: ClassVar[str] = "tasks"
     views: ClassVar[tuple[str, ...]] = (TASKS_VIEW,)
+    aggregate_types: ClassVar[frozenset[str] | None] = frozenset({TASK_AGGREGATE})
 
     def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:
         return task_reads(TASKS_VIEW, event)

@@ -17,6 +17,7 @@ from projections.base import Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
 from projections.tasks import (
+    TASK_AGGREGATE,
     by_deadline,
     is_still_overdue,
     is_verified,
@@ -84,6 +85,9 @@ class UnitViewProjection(Projection):
         CHAINS_VIEW,
         LINKS_VIEW,
         COMMITTEES_VIEW,
+    )
+    aggregate_types: ClassVar[frozenset[str] | None] = frozenset(
+        {TASK_AGGREGATE, CHAIN_AGGREGATE, COMMITTEE_AGGREGATE}
     )
 
     def reads(self, event: EventEnvelope) -> Iterable[tuple[str, str]]:

@@ -44,6 +44,7 @@ from domain.units import UnitKind
 from infra.application import Written
 from infra.bootstrap import System, bootstrap
 from infra.clock import ManualClock
+from infra.envelopes import topic_names
 from infra.kafka import clients
 from infra.kafka.state import BusState
 from infra.rebuild import Drift, drift
@@ -445,9 +446,9 @@ def bed(postgres: str, tansu: Tansu, tmp_path: Path) -> Iterator[KafkaBed]:
 
 
 # ---------------------------------------------------------------------- checks
-def store_versions(system: System) -> dict[str, int]:
-    """Every aggregate's version in the store, read from the notification log."""
-    versions: dict[str, int] = {}
+def store_versions(system: System) -> dict[str, tuple[str, int]]:
+    """Every aggregate's type and version in the store, read from the notification log."""
+    versions: dict[str, tuple[str, int]] = {}
     position = 0
     while True:
         notifications = system.app.recorder.select_notifications(start=position + 1, limit=5000)
@@ -455,7 +456,8 @@ def store_versions(system: System) -> dict[str, int]:
             return versions
         for n in notifications:
             key = str(n.originator_id)
-            versions[key] = max(versions.get(key, 0), n.originator_version)
+            kind = topic_names(n.topic)[0]
+            versions[key] = (kind, max(versions.get(key, (kind, 0))[1], n.originator_version))
         position = notifications[-1].id
 
 
@@ -465,17 +467,22 @@ def applied_versions(system: System, projection: str) -> dict[str, int]:
 
 
 def behind(
-    system: System, projections: Iterable[str], versions: dict[str, int] | None = None
+    system: System,
+    projections: Iterable[str],
+    versions: dict[str, tuple[str, int]] | None = None,
 ) -> dict[str, dict[str, tuple[int, int]]]:
     """Per projection, the aggregates whose applied version differs: (applied, stored)."""
-    versions = store_versions(system) if versions is None else versions
+    every = store_versions(system) if versions is None else versions
+    by_name = {p.name: p for p in system.projections}
     result: dict[str, dict[str, tuple[int, int]]] = {}
     for name in projections:
         applied = applied_versions(system, name)
+        # Only the aggregates of the types it takes: it records no others.
+        taken = {k: v for k, (kind, v) in every.items() if by_name[name].takes(kind)}
         off = {
-            key: (applied.get(key, 0), versions.get(key, 0))
-            for key in versions.keys() | applied.keys()
-            if applied.get(key, 0) != versions.get(key, 0)
+            key: (applied.get(key, 0), taken.get(key, 0))
+            for key in taken.keys() | applied.keys()
+            if applied.get(key, 0) != taken.get(key, 0)
         }
         if off:
             result[name] = off
@@ -497,7 +504,7 @@ def wait_caught_up(
     names = list(projections)
     started = time.monotonic()
     deadline = started + timeout
-    head, versions = -1, {}
+    head, versions = -1, dict[str, tuple[str, int]]()
     while True:
         bed.check_alive()
         if system.app.head() != head:

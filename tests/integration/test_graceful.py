@@ -81,12 +81,16 @@ def assert_offsets_match_views(bed: KafkaBed, system: System, state: BusState) -
     whatever its epoch (the relay may have started a new one and republished).
     """
     messages = topic_messages(bed, None)
+    by_name = {p.name: p for p in system.projections}
     for name in PROJECTIONS:
         stored = state.partition_offsets(projection_group(name), bed.topic)
         expected: dict[str, int] = {}
         for partition, offset in stored.items():
             for message_offset, headers in messages.get(partition, []):
-                if message_offset < offset.next_offset:
+                # Below the offset, and of a type the projection takes (no other is recorded).
+                if message_offset < offset.next_offset and by_name[name].takes(
+                    headers["aggregate_type"]
+                ):
                     key = headers["aggregate_id"]
                     version = int(headers["aggregate_version"])
                     expected[key] = max(expected.get(key, 0), version)

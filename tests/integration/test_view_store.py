@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -19,6 +20,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from domain.actor import Actor, Role
+from domain.units import UnitKind
 from infra import view_store
 from infra.bootstrap import System, bootstrap
 from infra.clock import ManualClock
@@ -56,7 +59,8 @@ def in_memory(system: System, log: Sequence[EventEnvelope]) -> dict[str, dict[st
             views[view] = dict(store.scan(view))
         latest: dict[str, Any] = {}
         for envelope in log:
-            latest[envelope.aggregate_id] = {"version": envelope.version}
+            if projection.takes(envelope.aggregate_type):
+                latest[envelope.aggregate_id] = {"version": envelope.version}
         views[applied_view(projection.name)] = latest
     return views
 
@@ -363,3 +367,51 @@ def test_kept_documents_stay_within_their_limit(pg_system: System) -> None:
     # Trimmed before each transaction; one transaction of five events adds a few dozen.
     assert 0 < biggest < 40 + 100
     assert every_view(pg_system) == in_memory(pg_system, log)
+
+
+# ------------------------------------------------ aggregate types a projection takes
+def test_a_projection_records_only_the_aggregate_types_it_takes(system: System) -> None:
+    log = history().log
+    consume(system, log, 50)
+    kinds = {e.aggregate_type for e in log}
+    for projection in system.projections:
+        recorded = dict(system.view_recorder.read_scan(applied_view(projection.name), ""))
+        assert set(recorded) == {e.aggregate_id for e in log if projection.takes(e.aggregate_type)}
+    # The history holds events that some projection passes over.
+    assert any(not p.takes(kind) for p in system.projections for kind in kinds)
+
+
+def issue_one_task(system: System) -> int:
+    """Two units and a task between them; the task's position in the store."""
+    secretariat = Actor("sec-test", Role.SECRETARIAT, None)
+    for slug, kind in (("postal", UnitKind.DEPARTMENT), ("town-a", UnitKind.TOWN)):
+        system.app.register_unit(slug=slug, name=slug, kind=kind, actor=secretariat)
+    return system.app.issue_task(
+        title="驿站",
+        industry="express",
+        lead_unit="postal",
+        co_units=[],
+        towns=["town-a"],
+        deadline=system.app.now() + timedelta(days=5),
+        weight=1.0,
+        meeting_id=None,
+        resolution_id=None,
+        actor=secretariat,
+    ).position
+
+
+@pytest.mark.postgres
+def test_read_your_writes_waits_only_on_projections_taking_the_write(clock: ManualClock) -> None:
+    schema = f"t_{uuid4().hex[:12]}"
+    # A bus nobody listens on: no worker applies anything, and nothing needs the broker.
+    settings = Settings(store=POSTGRES_URL, store_schema=schema, bus="kafka://127.0.0.1:9")
+    built = bootstrap(settings, clock=clock)
+    try:
+        task = issue_one_task(built)
+        # The directory takes only unit events: the task cannot change it, nothing to wait
+        # for. The task list takes it and no worker runs: that read is not fresh.
+        assert built.wait_for(task, ["directory"], timeout=5)
+        assert not built.wait_for(task, ["tasks"], timeout=0.2)
+    finally:
+        built.close()
+        drop_schema(schema)
