@@ -1195,8 +1195,6 @@ class Bench:
             applied.setdefault(str(view).removeprefix("applied:"), {})[str(key)] = int(version)
         stale: dict[str, int] = {}
         for projection in build_projections():
-            if projection.name not in self.projections:
-                continue
             mine = applied.get(projection.name, {})
             stale[projection.name] = sum(
                 1

@@ -439,9 +439,9 @@ class _ViewsMixin:
 
     def reset(self, projection: Projection) -> None:
         with self.datastore.transaction(commit=True) as c:
-            for view in (*projection.views, applied_view(projection.name)):
+            name = projection.name
+            for view in (*projection.views, applied_view(name), stamp_of(name)[0]):
                 c.execute(self.sql.reset, {"view": view})
-            c.execute(self.sql.reset, {"view": stamp_of(projection.name)[0]})
             c.execute(self.sql.reset_tracking, {"name": projection.name})
 
     # ------------------------------------------------- rebuilds and plain documents

@@ -332,7 +332,9 @@ class ProjectionHost:
             self.settle()
         except STORE_ERRORS as error:  # not committed: the next connection applies it again
             log.warning("worker.store_unavailable", error=repr(error))
-        self.kept.clear()  # the next connection's members may find other writers' work
+        # Not needed for correctness (the writer stamps show any other writer's work):
+        # a reconnect follows a failure or a stop, and starts from the store.
+        self.kept.clear()
         self._connection.set()
         for member in self.members:
             if member.thread is not None:
