@@ -35,7 +35,9 @@ from projections.base import Projection
 from projections.envelope import EventEnvelope
 from workers.projection_worker import (
     SMALL_BATCH,
+    EpochWatch,
     ProjectionWorker,
+    RelayEpochChanged,
     _header,
     await_rejoin,
     close_consumer,
@@ -211,6 +213,8 @@ class ProjectionHost:
         """The last poll's transaction, committing: settled before anything else applies."""
         self.kept = KeptDocuments(self.settings.worker_kept_documents)
         """View documents as the host's last transactions left them (see KeptDocuments)."""
+        assert system.bus_state is not None
+        self.epoch_watch = EpochWatch(system.bus_state)
 
     @property
     def workers(self) -> list[ProjectionWorker]:
@@ -254,6 +258,8 @@ class ProjectionHost:
                 clients.ensure_topic(self.settings)
                 self._connect()
                 self._consume()
+            except RelayEpochChanged as change:
+                log.info("worker.rejoining", reason=str(change))
             except KafkaError as error:
                 log.warning("worker.broker_unavailable", error=repr(error))
                 self._stop.wait(1.0)
@@ -269,6 +275,7 @@ class ProjectionHost:
                 self._disconnect()
 
     def _connect(self) -> None:
+        self.epoch_watch.start()
         self._connection = threading.Event()
         self._broken = None
         self.fetcher = clients.shared_fetcher(self.settings, f"tiaokuai.host.{id(self):x}")
@@ -315,17 +322,17 @@ class ProjectionHost:
                     # dropped the join (the topic's metadata changed under it, as when a
                     # fresh broker's topic is created). A new member joins afresh.
                     log.warning("worker.join_stalled", projection=member.name, seconds=stall)
-                    with self.lock:
-                        member.cursor.owned.clear()
                     close_consumer(group)
+                    with self.lock:  # after the close: a join it finished may have assigned
+                        member.cursor.owned.clear()
                     group = member.group = self._join(member)
                     unjoined_since = time.monotonic()
         except BaseException as error:  # the main loop reconnects on it
             self._broken = error
         finally:
+            close_consumer(group)  # leaves the group to its other members
             with self.lock:
                 member.cursor.owned.clear()
-            close_consumer(group)  # leaves the group to its other members
 
     def _disconnect(self) -> None:
         try:
@@ -375,6 +382,7 @@ class ProjectionHost:
             with self.lock:
                 for member in active:
                     member.worker.heartbeat()
+            self.epoch_watch.check()
 
     def _follow_positions(self) -> None:
         """Fetch every partition a projection owns, from the lowest offset one needs."""

@@ -42,6 +42,48 @@ GAP_GRACE_SECONDS = 60.0
 """How long a gap in the topic may last (the relay noticing a lost log) before it is fatal."""
 
 
+EPOCH_CHECK_SECONDS = 2.0
+"""How often a worker asks PostgreSQL whether the relay started a new epoch."""
+
+
+class RelayEpochChanged(Exception):
+    """The relay started a new epoch since the worker's consumers joined: join again."""
+
+
+class EpochWatch:
+    """Notices the relay's new epochs, so that a worker's consumers are made afresh.
+
+    A new epoch means the topic was lost or made again, perhaps with another partition
+    count. A group learns of changed partitions by a rejoin of its members, and Tansu
+    answers a lone member that rejoins under its old member id with the assignment of
+    the topic it had before (the same generation): the new partitions would never be
+    fetched. New consumers join as new members, with the topic's metadata as it is now.
+    """
+
+    def __init__(self, state: BusState, every: float = EPOCH_CHECK_SECONDS) -> None:
+        self.state = state
+        self.every = every
+        self.epoch = ""
+        self.checked = 0.0
+
+    def start(self) -> None:
+        """Remember the relay's epoch as the consumers are made (the first, if none yet)."""
+        # Not read-only: with no epoch yet, a relay that starts one a moment later would
+        # look like the first, and the topic it made again would go unnoticed.
+        self.epoch = self.state.relay_state().epoch
+        self.checked = time.monotonic()
+
+    def check(self) -> None:
+        """Raise ``RelayEpochChanged`` if the relay's epoch moved on (now and then)."""
+        now = time.monotonic()
+        if now - self.checked < self.every:
+            return
+        self.checked = now
+        epoch = self.state.relay_epoch()
+        if epoch != self.epoch:
+            raise RelayEpochChanged(f"the relay's epoch went from {self.epoch} to {epoch}")
+
+
 def _decode(message: Any) -> EventEnvelope:
     return EventEnvelope.from_json(message.value)
 
@@ -67,8 +109,32 @@ def await_rejoin(consumer: Any) -> None:
         coordinator.request_rejoin()
 
 
-def close_consumer(consumer: Any) -> None:
-    """Close a consumer without committing; a broken connection must not hide the cause."""
+JOIN_FINISH_SECONDS = 6.0
+"""How long a consumer that is leaving its group may take to finish a join in flight."""
+
+
+def _join_in_flight(consumer: Any) -> bool:
+    coordinator = getattr(consumer, "_coordinator", None)
+    task = getattr(coordinator, "_join_task", None)
+    return task is not None and not task.is_done
+
+
+def close_consumer(consumer: Any, finish_join_s: float = JOIN_FINISH_SECONDS) -> None:
+    """Close a consumer without committing; a broken connection must not hide the cause.
+
+    A group member in the middle of a join finishes it first (bounded): leaving while its
+    JoinGroup is answered and its SyncGroup still to go out, Tansu 0.6 keeps the member
+    that left as the group's leader, and every member that joins later waits for that
+    leader's assignment for good (``worker.join_stalled``; docs/reliability.md). The
+    records a poll brings here are dropped: the next consumer starts from the offsets
+    stored with the views.
+    """
+    try:
+        deadline = time.monotonic() + finish_join_s
+        while _join_in_flight(consumer) and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=100)
+    except Exception as error:
+        log.debug("worker.join_unfinished", error=repr(error))
     try:
         consumer.close(autocommit=False)
     except Exception as error:
@@ -377,6 +443,8 @@ class ProjectionWorker:
                 # Whoever starts first creates the topic with the configured partitions
                 # (a broker may otherwise auto-create it with its own default).
                 clients.ensure_topic(self.settings)
+                watch = EpochWatch(self.state)
+                watch.start()
                 self.consumer = clients.group_consumer(self.settings, self.group, self.name)
                 self.consumer.subscribe([self.topic], listener=_Rebalance(self))
                 linger = self.settings.worker_linger_ms / 1000
@@ -387,6 +455,9 @@ class ProjectionWorker:
                         if linger and sum(map(len, records.values())) < SMALL_BATCH:
                             self._stop.wait(linger)
                     self.heartbeat()
+                    watch.check()
+            except RelayEpochChanged as change:
+                log.info("worker.rejoining", projection=self.projection.name, reason=str(change))
             except KafkaError as error:
                 log.warning("worker.broker_unavailable", error=repr(error))
                 self._stop.wait(1.0)

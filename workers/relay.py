@@ -96,7 +96,26 @@ class Relay:
         assert self._reader is not None
         created = clients.ensure_topic(self.settings)
         ends = clients.end_offsets(self._reader, self.settings.kafka_topic)
-        if created or sum(ends.values()) < state.published:
+        lost = created or sum(ends.values()) < state.published
+        too_few = 0 < len(ends) < self.settings.kafka_partitions
+        if not created and too_few and (lost or not any(ends.values())):
+            # Someone else created the topic with fewer partitions, and nothing in it is
+            # needed: Tansu creates a missing topic on any consumer's metadata request
+            # (with 4 partitions, whatever the client asks), so after a fresh broker the
+            # workers' own requests beat the relay to it. Tansu cannot add partitions.
+            log.warning(
+                "relay.topic_recreated",
+                partitions=len(ends),
+                configured=self.settings.kafka_partitions,
+                messages=sum(ends.values()),
+            )
+            clients.recreate_topic(self.settings)
+            # The clients' metadata knows the old partitions: the producer would hash
+            # keys onto them and split an aggregate's events between two layouts.
+            self._disconnect()
+            self._connect()
+            lost = True
+        if lost:
             log.warning(
                 "relay.topic_lost",
                 created=created,

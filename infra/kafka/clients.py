@@ -84,8 +84,17 @@ def group_consumer(settings: Settings, group_id: str, client_id: str) -> KafkaCo
         # until then (the soak); a poll's batch takes seconds, far below it.
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         heartbeat_interval_ms=max(500, settings.kafka_session_timeout_ms // 6),
+        # A group learns of a changed partition count only from fresh metadata (kafka-
+        # python's default age is 5 min): after a fresh broker the relay recreates the
+        # topic with more partitions (``recreate_topic``), and the events on the new
+        # ones wait until every group has rebalanced onto them.
+        metadata_max_age_ms=GROUP_METADATA_MAX_AGE_MS,
         **_fetching(settings),
     )
+
+
+GROUP_METADATA_MAX_AGE_MS = 5000
+"""How old a group consumer's topic metadata may get before it asks the broker again."""
 
 
 def shared_fetcher(settings: Settings, client_id: str) -> KafkaConsumer:
@@ -156,18 +165,44 @@ def ensure_topic(settings: Settings) -> bool:
     try:
         if settings.kafka_topic in client.list_topics():
             return False
-        topic = NewTopic(
-            settings.kafka_topic,
-            num_partitions=settings.kafka_partitions,
-            replication_factor=settings.kafka_replication,
-        )
         try:
-            client.create_topics([topic])
+            client.create_topics([_new_topic(settings)])
         except TopicAlreadyExistsError:
             return False
         return True
     finally:
         client.close()
+
+
+def recreate_topic(settings: Settings, attempts: int = 5) -> None:
+    """Delete the events topic and create it again with the configured partitions.
+
+    Only for the relay, the topic's one writer, and only when nothing in the topic is
+    still needed (empty, or of an epoch it is leaving). Subscribed consumers may
+    recreate the topic between the delete and the create (Tansu auto-creates a topic on
+    a metadata request): then it is deleted again.
+    """
+    client = admin(settings)
+    try:
+        for _ in range(attempts):
+            if settings.kafka_topic in client.list_topics():
+                client.delete_topics([settings.kafka_topic])
+            try:
+                client.create_topics([_new_topic(settings)])
+            except TopicAlreadyExistsError:
+                continue
+            return
+        raise KafkaError(f"topic {settings.kafka_topic}: recreated by others {attempts} times")
+    finally:
+        client.close()
+
+
+def _new_topic(settings: Settings) -> NewTopic:
+    return NewTopic(
+        settings.kafka_topic,
+        num_partitions=settings.kafka_partitions,
+        replication_factor=settings.kafka_replication,
+    )
 
 
 def end_offsets(reader: KafkaConsumer, topic: str) -> dict[int, int]:

@@ -87,6 +87,13 @@ class BusState:
         assert row is not None
         return RelayState(int(row["position"]), str(row["epoch"]), int(row["published"]))
 
+    def relay_epoch(self, name: str = "relay") -> str | None:
+        """The relay's epoch now, read only (None before the relay's first start)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(SQL("SELECT epoch FROM {0} WHERE name = %s").format(self.relay), (name,))
+            row = c.fetchone()
+        return None if row is None else str(row["epoch"])
+
     def advance_relay(
         self, *, position: int, published: int, epoch: str, name: str = "relay"
     ) -> None:

@@ -16,10 +16,12 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
 from psycopg import sql
 
 from infra.bootstrap import System
+from infra.kafka import clients
 from infra.kafka.clients import projection_group as group_id
 from infra.kafka.state import BusState
 from tests.conftest import POSTGRES_URL
@@ -34,6 +36,13 @@ from tests.integration.conftest import (
     stop_all,
     wait_caught_up,
 )
+from workers.projection_worker import (
+    EpochWatch,
+    RelayEpochChanged,
+    _join_in_flight,
+    close_consumer,
+)
+from workers.relay import Relay
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -261,3 +270,175 @@ def test_broker_outage_commands_go_on_and_views_catch_up(bed: KafkaBed, tansu: T
     finally:
         back.set()
         stop_all(writers, workers, relay)
+
+
+def topic_partitions(bed: KafkaBed) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=[bed.tansu.address])
+    try:
+        (described,) = admin.describe_topics([bed.topic])
+        return len(described["partitions"])
+    finally:
+        admin.close()
+
+
+def make_topic_with(bed: KafkaBed, partitions: int) -> None:
+    """The topic as Tansu's auto-creation leaves it: the bed's name, too few partitions."""
+    admin = KafkaAdminClient(bootstrap_servers=[bed.tansu.address])
+    try:
+        admin.delete_topics([bed.topic])
+        admin.create_topics([NewTopic(bed.topic, num_partitions=partitions, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def test_relay_recreates_a_topic_made_with_too_few_partitions(bed: KafkaBed) -> None:
+    """A consumer's metadata request made the topic (Tansu: 4 partitions); the relay fixes it.
+
+    Empty, or holding only an epoch the relay leaves, it is deleted and made again with
+    the configured partitions before anything is published to it; then the whole store
+    goes out under a new epoch.
+    """
+    system = bed.system()
+    state = bed.bus_state(system)
+    Writers.register_units(system)
+    make_topic_with(bed, 4)
+    epoch_before = state.relay_state().epoch
+    relay = Relay(system)
+    try:
+        while relay.publish_batch():
+            pass
+    finally:
+        relay._disconnect()
+    assert topic_partitions(bed) == 6
+    epoch = assert_topic_holds_store(bed, system)
+    assert epoch != epoch_before
+
+
+def test_relay_leaves_a_smaller_topic_that_holds_its_epoch(bed: KafkaBed) -> None:
+    """A topic with fewer partitions than configured but holding what was published stays.
+
+    Deleting it would lose messages of the current epoch (and change the key layout
+    under the consumers); fewer partitions only limit how far the workers scale.
+    """
+    make_topic_with(bed, 4)
+    first = bed.system()
+    state = bed.bus_state(first)
+    Writers.register_units(first)
+    relay = Relay(first)
+    try:
+        relay.publish_batch()  # the topic is empty and too small: made again, with 6
+    finally:
+        relay._disconnect()
+    make_topic_with(bed, 4)
+    bed.settings = bed.make_settings(kafka_partitions=4)
+    small = bed.system()
+    relay = Relay(small)
+    try:
+        while relay.publish_batch():
+            pass  # the topic was lost: a new epoch, published to its 4 partitions
+    finally:
+        relay._disconnect()
+    epoch = state.relay_state().epoch
+    bed.settings = bed.make_settings()
+    later = bed.system()
+    relay = Relay(later)
+    try:
+        relay.publish_batch()
+    finally:
+        relay._disconnect()
+    assert topic_partitions(bed) == 4
+    assert state.relay_state().epoch == epoch
+    assert assert_topic_holds_store(bed, later) == epoch
+
+
+def every_projection_holds(state: BusState, partitions: int) -> bool:
+    """Each projection's group holds all of ``partitions`` partitions."""
+    return partitions_by_projection(state) == {p: list(range(partitions)) for p in PROJECTIONS}
+
+
+def partitions_by_projection(state: BusState) -> dict[str, list[int]]:
+    """Each projection's partitions, from its members' latest heartbeats."""
+    held: dict[str, list[int]] = {}
+    for beat in state.heartbeats():
+        if beat["kind"] == "projection":
+            held.setdefault(beat["info"]["projection"], []).extend(beat["info"]["partitions"])
+    return {name: sorted(parts) for name, parts in held.items()}
+
+
+def test_workers_follow_the_topic_the_relay_made_again(bed: KafkaBed) -> None:
+    """The groups joined a topic of 4 partitions; the relay makes it again with 6.
+
+    The relay's new epoch makes every host join afresh: rejoining under the old member
+    ids, Tansu would hand each group its 4 old partitions again, and the events on the
+    other two would never be applied.
+    """
+    make_topic_with(bed, 4)
+    system = bed.system()
+    state = bed.bus_state(system)
+    workers = bed.cli("project", "project")
+    relay = None
+    try:
+        wait_until(
+            bed,
+            lambda: every_projection_holds(state, 4),
+            "every group holding the topic's 4 partitions",
+            60,
+        )
+        Writers.register_units(system)
+        writers = Writers(system, bed.clock, seed=5, commands=150, threads=2).start()
+        writers.join(120)
+        relay = bed.relay_thread(system)
+        wait_caught_up(bed, system, timeout=60)
+        assert topic_partitions(bed) == 6
+        assert_exactly_once(bed, system)
+        wait_until(
+            bed,
+            lambda: every_projection_holds(state, 6),
+            "every group holding the 6 partitions",
+            30,
+        )
+        assert workers.stop() == 0, workers.log_tail()
+    finally:
+        stop_all(workers, relay)
+
+
+def test_epoch_watch_tells_of_the_relays_new_epoch(bed: KafkaBed) -> None:
+    """Started before the relay's first epoch, the watch still sees the next one."""
+    state = bed.bus_state(bed.system())
+    watch = EpochWatch(state, every=0.0)
+    watch.start()  # no relay yet: the first epoch is made here
+    watch.check()
+    state.new_epoch()
+    with pytest.raises(RelayEpochChanged):
+        watch.check()
+    watch.start()
+    watch.check()
+    seldom = EpochWatch(state, every=3600.0)
+    seldom.start()
+    state.new_epoch()
+    seldom.check()  # asks PostgreSQL only now and then
+
+
+def test_a_member_leaving_mid_join_does_not_wedge_its_group(bed: KafkaBed) -> None:
+    """A consumer closed while its join is in flight finishes the join first.
+
+    On Tansu, a member that leaves between its JoinGroup and its SyncGroup stays the
+    group's leader: every later member then waits for that leader's assignment forever.
+    """
+    first = clients.group_consumer(bed.settings, "tiaokuai.test.mid-join", "first")
+    first.subscribe([bed.topic])
+    deadline = time.monotonic() + 10
+    while not _join_in_flight(first):
+        assert time.monotonic() < deadline, "the first member never began its join"
+        first.poll(timeout_ms=50)
+    close_consumer(first)
+    second = clients.group_consumer(bed.settings, "tiaokuai.test.mid-join", "second")
+    try:
+        second.subscribe([bed.topic])
+        deadline = time.monotonic() + 30
+        while not second.assignment():
+            assert time.monotonic() < deadline, "the next member was never assigned"
+            second.poll(timeout_ms=100)
+        assert sorted(tp.partition for tp in second.assignment()) == list(range(6))
+    finally:
+        close_consumer(second)
