@@ -72,6 +72,8 @@ class Relay:
         """The relay's row, read once: behind the leader lock this process is its only writer."""
         self._stop = threading.Event()
         self._last_beat = 0.0
+        self._keep_topic = False
+        """Set when the broker refused to delete a topic with too few partitions."""
 
     # ------------------------------------------------------------- broker
     def _connect(self) -> None:
@@ -98,23 +100,33 @@ class Relay:
         ends = clients.end_offsets(self._reader, self.settings.kafka_topic)
         lost = created or sum(ends.values()) < state.published
         too_few = 0 < len(ends) < self.settings.kafka_partitions
-        if not created and too_few and (lost or not any(ends.values())):
+        needed = not lost and any(ends.values())  # messages of the current epoch
+        if not created and too_few and not needed and not self._keep_topic:
             # Someone else created the topic with fewer partitions, and nothing in it is
             # needed: Tansu creates a missing topic on any consumer's metadata request
             # (with 4 partitions, whatever the client asks), so after a fresh broker the
             # workers' own requests beat the relay to it. Tansu cannot add partitions.
-            log.warning(
-                "relay.topic_recreated",
-                partitions=len(ends),
-                configured=self.settings.kafka_partitions,
-                messages=sum(ends.values()),
-            )
-            clients.recreate_topic(self.settings)
-            # The clients' metadata knows the old partitions: the producer would hash
-            # keys onto them and split an aggregate's events between two layouts.
-            self._disconnect()
-            self._connect()
-            lost = True
+            try:
+                clients.recreate_topic(self.settings)
+            except KafkaError as error:
+                if error.retriable:
+                    raise
+                # Deletion refused (a cluster with delete.topic.enable=false, no ACL for
+                # it): publish to the topic as it is, fewer partitions and all.
+                log.warning("relay.topic_kept", partitions=len(ends), error=repr(error))
+                self._keep_topic = True
+            else:
+                log.warning(
+                    "relay.topic_recreated",
+                    partitions=len(ends),
+                    configured=self.settings.kafka_partitions,
+                    messages=sum(ends.values()),
+                )
+                # The clients' metadata knows the old partitions: the producer would hash
+                # keys onto them and split an aggregate's events between two layouts.
+                self._disconnect()
+                self._connect()
+                lost = True
         if lost:
             log.warning(
                 "relay.topic_lost",

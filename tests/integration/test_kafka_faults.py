@@ -13,11 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import TopicDeletionDisabledError
 from psycopg import sql
 
 from infra.bootstrap import System
@@ -442,3 +444,34 @@ def test_a_member_leaving_mid_join_does_not_wedge_its_group(bed: KafkaBed) -> No
         assert sorted(tp.partition for tp in second.assignment()) == list(range(6))
     finally:
         close_consumer(second)
+
+
+def test_relay_publishes_to_a_small_topic_it_may_not_delete(
+    bed: KafkaBed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster that refuses to delete topics: the relay keeps the small one and publishes.
+
+    Tansu deletes topics; a cluster with ``delete.topic.enable=false`` answers with a
+    non-retriable error, which stands in for it here.
+    """
+    system = bed.system()
+    Writers.register_units(system)
+    make_topic_with(bed, 4)
+    attempts: list[str] = []
+
+    def refuse(settings: Any, attempts_allowed: int = 5) -> None:
+        attempts.append(settings.kafka_topic)
+        raise TopicDeletionDisabledError("delete.topic.enable is false")
+
+    monkeypatch.setattr(clients, "recreate_topic", refuse)
+    relay = Relay(system)
+    try:
+        while relay.publish_batch():
+            pass
+        relay._checked_at = None  # the next batch checks the topic again
+        relay.publish_batch()
+    finally:
+        relay._disconnect()
+    assert attempts == [bed.topic]  # asked once, then the topic is kept as it is
+    assert topic_partitions(bed) == 4
+    assert_topic_holds_store(bed, system)
