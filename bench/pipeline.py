@@ -1505,6 +1505,13 @@ class Bench:
         asyncio.run(closed_loop("warm-up", api_url, warmup, clients, urge, headers, 60))
         self.wait_drained(self.system.app.head(), time.monotonic())
         self.profile("api", server, min(20, requests / 150))
+        # The relay and the workers at a trickle of single commands: their cost per event
+        # there is many times the drain's, and it is CPU the API does not get.
+        if self.relay is not None:
+            self.profile("relay-api", self.relay, min(20, requests / 150))
+        for worker in self.workers:
+            if worker.name in PROFILED_WORKERS:
+                self.profile(f"{worker.name}-api", worker, min(20, requests / 150))
         with self.meter.phase("api", self.cpu):
             api_result = asyncio.run(
                 closed_loop("api", api_url, requests, clients, urge, headers, LOAD_LIMIT_S, warmup)
