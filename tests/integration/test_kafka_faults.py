@@ -370,14 +370,17 @@ def partitions_by_projection(state: BusState) -> dict[str, list[int]]:
 def test_workers_follow_the_topic_the_relay_made_again(bed: KafkaBed) -> None:
     """The groups joined a topic of 4 partitions; the relay makes it again with 6.
 
-    The relay's new epoch makes every host join afresh: rejoining under the old member
-    ids, Tansu would hand each group its 4 old partitions again, and the events on the
-    other two would never be applied.
+    The relay's new epoch makes every worker join afresh, a host of six projections and
+    a lone worker of the seventh: rejoining under the old member ids, Tansu would hand
+    each group its 4 old partitions again, and the events on the other two would never
+    be applied.
     """
     make_topic_with(bed, 4)
     system = bed.system()
     state = bed.bus_state(system)
-    workers = bed.cli("project", "project")
+    rest = [arg for p in PROJECTIONS if p != "linkage" for arg in ("--projection", p)]
+    workers = bed.cli("project", "project", *rest)
+    lone = bed.worker_thread(bed.system(), "linkage", name="linkage-lone")
     relay = None
     try:
         wait_until(
@@ -401,7 +404,7 @@ def test_workers_follow_the_topic_the_relay_made_again(bed: KafkaBed) -> None:
         )
         assert workers.stop() == 0, workers.log_tail()
     finally:
-        stop_all(workers, relay)
+        stop_all(workers, lone, relay)
 
 
 def test_epoch_watch_tells_of_the_relays_new_epoch(bed: KafkaBed) -> None:
