@@ -35,6 +35,12 @@ log = structlog.get_logger(__name__)
 LOCK_KEY = 0x7469616F6B756169  # "tiaokuai"
 TOPIC_CHECK_SECONDS = 5.0
 LOCK_CHECK_SECONDS = 1.0
+SEAL_CHECK_SECONDS = 1.0
+"""How often the relay looks for events a plain recorder stored unsealed."""
+RECORD_EVERY_SECONDS = 0.1
+"""While events keep coming, how often the relay writes its position to PostgreSQL."""
+SMALL_BATCH = 100
+"""A batch smaller than this is followed by the idle wait, so a trickle goes out in rounds."""
 
 
 def message_headers(envelope: EventEnvelope, epoch: str) -> list[tuple[str, bytes]]:
@@ -69,7 +75,11 @@ class Relay:
         self._reader: KafkaConsumer | None = None
         self._checked_at: float | None = None
         self._state: RelayState | None = None
-        """The relay's row, read once: behind the leader lock this process is its only writer."""
+        """How far the broker acknowledged: the relay's row, read once (behind the leader
+        lock this process is its only writer), then advanced in memory."""
+        self._recorded: RelayState | None = None
+        """The position as last written to PostgreSQL (``_state`` may be ahead of it)."""
+        self._recorded_at = 0.0
         self._stop = threading.Event()
         self._last_beat = 0.0
         self._keep_topic = False
@@ -135,7 +145,7 @@ class Relay:
                 acknowledged=state.published,
             )
             state = self.state.new_epoch(self.name)
-            self._state = state
+            self._state = self._recorded = state
         self._checked_at = time.monotonic()
         return state
 
@@ -147,13 +157,13 @@ class Relay:
         except BaseException:
             # Whether the last advance committed is unknown: read the row again next time
             # (at worst the batch is republished, and consumers drop the duplicates).
-            self._state = None
+            self._state = self._recorded = None
             raise
 
     def _publish_batch(self) -> int:
         self._connect()
         if self._state is None:
-            self._state = self.state.relay_state(self.name)
+            self._state = self._recorded = self.state.relay_state(self.name)
         state = self._state
         # Re-checked now and then: a broker that restarted empty may accept sends again
         # before anything fails, and only the offsets show that its log is gone.
@@ -163,6 +173,7 @@ class Relay:
             start=state.position + 1, limit=self.settings.relay_batch
         )
         if not notifications:
+            self.record_position(force=True)  # idle: PostgreSQL catches up at once
             return 0
         assert self._producer is not None
         futures = []
@@ -180,11 +191,32 @@ class Relay:
         for future in futures:
             future.get(timeout=30)  # raises if the broker did not acknowledge
         last = notifications[-1].id
-        self.state.advance_relay(
-            position=last, published=len(notifications), epoch=state.epoch, name=self.name
-        )
         self._state = RelayState(last, state.epoch, state.published + len(notifications))
+        self.record_position()
         return len(notifications)
+
+    def record_position(self, *, force: bool = False) -> None:
+        """Write the acknowledged position to PostgreSQL: when idle, else now and then.
+
+        A trickle of commands made this a transaction per event or two. What is not
+        written yet is only acknowledged messages: a crash republishes them, and the
+        consumers drop the duplicates. The update only ever moves the row forward in
+        its own epoch, so a late write after another relay took the lead changes
+        nothing that relay did.
+        """
+        state, recorded = self._state, self._recorded
+        if state is None or recorded is None or state.position == recorded.position:
+            return
+        now = time.monotonic()
+        if not force and now - self._recorded_at < RECORD_EVERY_SECONDS:
+            return
+        self.state.advance_relay(
+            position=state.position,
+            published=state.published - recorded.published,
+            epoch=state.epoch,
+            name=self.name,
+        )
+        self._recorded, self._recorded_at = state, now
 
     def heartbeat(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -233,18 +265,22 @@ class Relay:
                 return
             # Another relay may have led while this one stood by or was cut off: the
             # row is read afresh under the lock, never carried over from a former lead.
-            self._state = None
+            self._state = self._recorded = None
             log.info("relay.started", topic=self.settings.kafka_topic)
             backoff = 0.5
-            lock_checked = time.monotonic()
+            lock_checked, sealed_at = time.monotonic(), 0.0
             while not self._stop.is_set():
                 try:
-                    # A safety net: events stored by a plain recorder get sealed here.
-                    system_sealer(self.system).seal_pending()
+                    if time.monotonic() - sealed_at > SEAL_CHECK_SECONDS:
+                        # A safety net: events stored by a plain recorder get sealed here.
+                        system_sealer(self.system).seal_pending()
+                        sealed_at = time.monotonic()
                     published = self.publish_batch()
                     self.heartbeat()
                     backoff = 0.5
-                    if published == 0:
+                    if published < SMALL_BATCH:
+                        # After a small batch the next select would find little or
+                        # nothing: wait as when idle, and publish the trickle in rounds.
                         self._stop.wait(self.settings.relay_idle_seconds)
                     if time.monotonic() - lock_checked > LOCK_CHECK_SECONDS:
                         # Still the leader? A lost lock connection ends the lead.
@@ -259,6 +295,8 @@ class Relay:
                         self.heartbeat(force=True)
                     except Exception as beat_error:  # the store may be down too
                         log.warning("relay.heartbeat_failed", error=repr(beat_error))
+            # Stopping: what the broker acknowledged is not published again on restart.
+            self.record_position(force=True)
 
     def stop(self) -> None:
         self._stop.set()

@@ -478,3 +478,29 @@ def test_relay_publishes_to_a_small_topic_it_may_not_delete(
     assert attempts == [bed.topic]  # asked once, then the topic is kept as it is
     assert topic_partitions(bed) == 4
     assert_topic_holds_store(bed, system)
+
+
+def test_relay_writes_its_position_when_idle_and_now_and_then(
+    bed: KafkaBed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While events keep coming the position is written at most every so often; an idle
+    round writes it at once, with the count of every message acknowledged since."""
+    monkeypatch.setattr("workers.relay.RECORD_EVERY_SECONDS", 3600.0)
+    system = bed.system()
+    state = bed.bus_state(system)
+    Writers.register_units(system)  # the units and a chain: several events
+    first_head = system.app.head()
+    relay = Relay(system)
+    try:
+        assert relay.publish_batch() == first_head  # the first write goes out at once
+        assert state.relay_state().position == first_head
+        more = Writers(system, bed.clock, seed=6, commands=30, threads=1).start()
+        more.join(60)
+        head = system.app.head()
+        assert head > first_head
+        while relay.publish_batch():
+            pass  # the empty round at the end is the idle one
+        row = state.relay_state()
+        assert (row.position, row.published) == (head, head)
+    finally:
+        relay._disconnect()
