@@ -278,9 +278,10 @@ class Relay:
                     published = self.publish_batch()
                     self.heartbeat()
                     backoff = 0.5
-                    if published < SMALL_BATCH:
+                    if published < min(SMALL_BATCH, self.settings.relay_batch):
                         # After a small batch the next select would find little or
                         # nothing: wait as when idle, and publish the trickle in rounds.
+                        # A full batch never waits, however small the configured size.
                         self._stop.wait(self.settings.relay_idle_seconds)
                     if time.monotonic() - lock_checked > LOCK_CHECK_SECONDS:
                         # Still the leader? A lost lock connection ends the lead.

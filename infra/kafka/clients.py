@@ -69,6 +69,10 @@ def producer(settings: Settings) -> KafkaProducer:
     )
 
 
+GROUP_METADATA_MAX_AGE_MS = 5000
+"""How old a group consumer's topic metadata may get before it asks the broker again."""
+
+
 def group_consumer(settings: Settings, group_id: str, client_id: str) -> KafkaConsumer:
     """A consumer in a group; offsets live in PostgreSQL, Kafka's are informative."""
     return KafkaConsumer(
@@ -91,10 +95,6 @@ def group_consumer(settings: Settings, group_id: str, client_id: str) -> KafkaCo
         metadata_max_age_ms=GROUP_METADATA_MAX_AGE_MS,
         **_fetching(settings),
     )
-
-
-GROUP_METADATA_MAX_AGE_MS = 5000
-"""How old a group consumer's topic metadata may get before it asks the broker again."""
 
 
 def shared_fetcher(settings: Settings, client_id: str) -> KafkaConsumer:

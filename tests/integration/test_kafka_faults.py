@@ -460,10 +460,10 @@ def test_relay_publishes_to_a_small_topic_it_may_not_delete(
     system = bed.system()
     Writers.register_units(system)
     make_topic_with(bed, 4)
-    attempts: list[str] = []
+    asked: list[str] = []
 
-    def refuse(settings: Any, attempts_allowed: int = 5) -> None:
-        attempts.append(settings.kafka_topic)
+    def refuse(settings: Any, attempts: int = 5) -> None:
+        asked.append(settings.kafka_topic)
         raise TopicDeletionDisabledError("delete.topic.enable is false")
 
     monkeypatch.setattr(clients, "recreate_topic", refuse)
@@ -475,7 +475,7 @@ def test_relay_publishes_to_a_small_topic_it_may_not_delete(
         relay.publish_batch()
     finally:
         relay._disconnect()
-    assert attempts == [bed.topic]  # asked once, then the topic is kept as it is
+    assert asked == [bed.topic]  # asked once, then the topic is kept as it is
     assert topic_partitions(bed) == 4
     assert_topic_holds_store(bed, system)
 
