@@ -592,16 +592,19 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
             c.execute(remove_sql, ([v for v, _ in pairs], [k for _, k in pairs]))
 
         self.sql = _Sql(
-            get=SQL("SELECT doc FROM {0}.{1} WHERE view = %(view)s AND key = %(key)s").format(
-                schema, table
-            ),
+            # The reads fetch documents as text too, parsed by ``_loads`` (orjson): psycopg
+            # parses jsonb with the json module, most of a large view's read (a
+            # department's view is hundreds of rows).
+            get=SQL(
+                "SELECT doc::text AS doc FROM {0}.{1} WHERE view = %(view)s AND key = %(key)s"
+            ).format(schema, table),
             scan=SQL(
-                "SELECT key, doc FROM {0}.{1} WHERE view = %(view)s "
+                "SELECT key, doc::text AS doc FROM {0}.{1} WHERE view = %(view)s "
                 "AND starts_with(key, %(prefix)s) ORDER BY key"
             ).format(schema, table),
             page=SQL(
-                "SELECT key, doc FROM {0}.{1} WHERE view = %(view)s AND key > %(after)s "
-                "ORDER BY key LIMIT %(limit)s"
+                "SELECT key, doc::text AS doc FROM {0}.{1} WHERE view = %(view)s "
+                "AND key > %(after)s ORDER BY key LIMIT %(limit)s"
             ).format(schema, table),
             upsert=SQL(
                 "INSERT INTO {0}.{1} (view, key, doc) VALUES (%(view)s, %(key)s, %(doc)s::jsonb) "
