@@ -25,7 +25,11 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        declared = None
+        for name, value in scope.get("headers") or ():
+            if name == b"content-length":
+                declared = value
+                break
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send)
             return
