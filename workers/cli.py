@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
+import gc
 import io
 import logging
 import signal
@@ -90,11 +91,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # with the default handler that would kill the process before the clean-up below.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: None)
+    app = create_app(system)
+    # What start-up built (modules, routes, schemas, the caches' first fill) lives as long
+    # as the process: frozen, the collector no longer walks it at every full collection,
+    # pauses that stalled every request in flight at once.
+    gc.collect()
+    gc.freeze()
     try:
         # On SIGTERM uvicorn stops accepting, lets the requests in flight finish (at most
         # the grace period) and only then returns here.
         uvicorn.run(
-            create_app(system),
+            app,
             host=settings.host,
             port=settings.port,
             log_level="warning",
