@@ -437,9 +437,8 @@ class BareApplication(Application[UUID]):
     name = "bare"
 
 
-def serve_bare(port: int, store: str, schema: str) -> None:
-    """A bare FastAPI app: ``POST /things`` saves one one-event aggregate (uvicorn, sync route)."""
-    import uvicorn
+def bare_app(store: str, schema: str) -> Any:
+    """The bare FastAPI app: ``POST /things`` saves one one-event aggregate (a sync route)."""
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
@@ -464,7 +463,14 @@ def serve_bare(port: int, store: str, schema: str) -> None:
             headers={"ETag": f'"{thing.version}"'},
         )
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    return app
+
+
+def serve_bare(port: int, store: str, schema: str) -> None:
+    """Serve ``bare_app`` with uvicorn."""
+    import uvicorn
+
+    uvicorn.run(bare_app(store, schema), host="127.0.0.1", port=port, log_level="warning")
 
 
 # -------------------------------------------------------------------- HTTP load

@@ -1,0 +1,167 @@
+"""Instructions per HTTP request of ``tiaokuai serve`` beside the bare route, under valgrind.
+
+The HTTP benchmarks (``bench.pipeline``, ``bench.api_profile``) measure time, and on a
+shared two-core machine one run of the bare route differs from the next by a third.
+This counts instead: each server runs under ``valgrind --tool=callgrind`` twice, once
+serving ``--warmup`` requests and once ``--warmup`` + ``--requests``; the difference of
+the two instruction totals, divided by ``--requests``, is what one request costs the
+server process (uvicorn, FastAPI, the app; PostgreSQL's side is not counted). The
+count repeats to a fraction of a percent from run to run, so a change of a few percent
+shows. The servers are those of ``bench.api_profile``: the bare route of
+``bench.pipeline --serve-bare`` and ``POST /tasks/{id}/urge`` in production mode.
+
+Needs valgrind. Run: ``.venv/bin/python -m bench.api_instructions [--requests 300]``
+(about five minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bench.pipeline import (
+    DEPARTMENTS,
+    PG_DEFAULT,
+    TOWNS,
+    Child,
+    _quiet_logs,
+    _secretariat,
+    closed_loop,
+    issue_task,
+    task_units,
+)
+from bench.support import free_port
+
+STARTUP_S = 300
+"""How long a server may take to answer under valgrind (about fifty times slower)."""
+
+Request = Callable[[int], tuple[str, dict[str, Any]]]
+
+
+def _served(
+    argv: list[str], env: dict[str, str], port: int, count: int, request: Request,
+    headers: dict[str, str],
+) -> int:  # fmt: skip
+    """The instructions a server under callgrind executed, having served ``count`` requests."""
+    valgrind = ["valgrind", "--tool=callgrind", "--cache-sim=no", "--callgrind-out-file=/dev/null"]
+    child = Child("server", [*valgrind, *argv], env, Path(tempfile.mkdtemp(prefix="api-ir-")))
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            if not child.running():
+                raise RuntimeError(f"the server exited:\n{child.tail()}")
+            # A connection only, no request: the requests served must be the counted ones.
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer:\n{child.tail()}")
+            time.sleep(1)
+        url = f"http://127.0.0.1:{port}"
+        result = asyncio.run(closed_loop("ir", url, count, 5, request, headers, STARTUP_S, 0))
+        if result.ok != count:
+            raise RuntimeError(f"{count - result.ok} requests failed: {dict(result.errors)}")
+    finally:
+        child.stop(timeout=120)
+    found = re.findall(rb"I\s+refs:\s+([\d,]+)", child.log_path.read_bytes())
+    if not found:
+        raise RuntimeError(f"no instruction count in the server's log:\n{child.tail()}")
+    return int(found[-1].replace(b",", b""))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default=PG_DEFAULT)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--only", choices=["bare", "api"])
+    args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed")
+    _quiet_logs()
+
+    from domain.actor import Role
+    from domain.units import UnitKind
+    from infra.bootstrap import bootstrap
+    from infra.settings import Settings
+
+    schema = f"bench_ir_{uuid.uuid4().hex[:8]}"
+    bare_schema = f"{schema}_bare"
+    dead_bus = f"kafka://127.0.0.1:{free_port()}"
+    system = bootstrap(Settings(store=args.store, store_schema=schema, bus=dead_bus))
+    try:
+        sec = _secretariat()
+        for slug in DEPARTMENTS:
+            system.app.register_unit(slug=slug, name=slug, kind=UnitKind.DEPARTMENT, actor=sec)
+        for slug in TOWNS:
+            system.app.register_unit(slug=slug, name=slug, kind=UnitKind.TOWN, actor=sec)
+        tasks = []
+        for t in range(args.tasks):
+            lead, co, town = task_units(t)
+            tasks.append(issue_task(system.app, t, lead=lead, co=[co], towns=[town]).task_id)
+        _principal, token = system.tokens.issue(role=Role.SECRETARIAT, unit=None, name="bench")
+        with psycopg.connect(args.store, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {0}").format(sql.Identifier(bare_schema)))
+        env = {
+            **os.environ,
+            "PYTHONHASHSEED": "0",  # the same dict and set layouts in every run
+            "TIAOKUAI_STORE": args.store,
+            "TIAOKUAI_STORE_SCHEMA": schema,
+            "TIAOKUAI_BUS": dead_bus,
+            "TIAOKUAI_LOG_JSON": "true",
+        }
+        cli = str(Path(sys.executable).parent / "tiaokuai")
+        per_request: dict[str, float] = {}
+        for name in ("bare", "api"):
+            if args.only and name != args.only:
+                continue
+            port = free_port()
+            if name == "bare":
+                server = [sys.executable, "-m", "bench.pipeline", "--serve-bare", str(port)]
+                server += ["--store", args.store, "--bare-schema", bare_schema]
+                headers = {}
+
+                def request(n: int) -> tuple[str, dict[str, Any]]:
+                    return "/things", {"note": f"第 {n} 次"}
+
+            else:
+                server = [cli, "serve", "--store", args.store, "--bus", dead_bus]
+                server += ["--port", str(port)]
+                headers = {"Authorization": f"Bearer {token}"}
+
+                def request(n: int) -> tuple[str, dict[str, Any]]:
+                    return f"/tasks/{tasks[n % len(tasks)]}/urge", {"note": "请加快进度。"}
+
+            low = _served(server, env, port, args.warmup, request, headers)
+            high = _served(server, env, port, args.warmup + args.requests, request, headers)
+            per_request[name] = (high - low) / args.requests
+            print(f"{name:<5} {per_request[name] / 1e6:.3f} M instructions per request", flush=True)
+        if len(per_request) == 2:
+            print(f"api ÷ bare: {per_request['api'] / per_request['bare']:.2f}")
+    finally:
+        system.close()
+        with psycopg.connect(args.store, autocommit=True) as conn:
+            for s in (schema, bare_schema):
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(sql.Identifier(s)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
