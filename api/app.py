@@ -118,6 +118,23 @@ class RequestContext:
         )
 
 
+ROUTE_MODULES = (
+    tasks,
+    views,
+    units,
+    meetings,
+    chains,
+    committees,
+    persons,
+    audit,
+    event_log,
+    integrity,
+    operations,
+)
+"""Every module of routes, the busiest paths first (the liaisons' and the secretariat's
+task commands, the views): a request is matched against the routes one by one, in this
+order. The prefixes do not overlap, so the order changes nothing else."""
+
 _ROUTE_FIELDS = tuple(
     name
     for name in inspect.signature(APIRouter.add_api_route).parameters
@@ -149,23 +166,7 @@ def create_app(system: System) -> FastAPI:
     app.state.system = system
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    # The busiest paths first, the liaisons' and the secretariat's task commands and
-    # the views: a request is matched against the routes one by one, in this order.
-    # The prefixes do not overlap, so the order changes nothing else.
-    routers = (
-        tasks,
-        views,
-        units,
-        meetings,
-        chains,
-        committees,
-        persons,
-        audit,
-        event_log,
-        integrity,
-        operations,
-    )
-    for module in routers:
+    for module in ROUTE_MODULES:
         _add_routes(app, module.router)
 
     # Added last, so outermost: it sees every answer, BodySizeLimit's 413 included.

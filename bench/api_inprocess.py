@@ -21,24 +21,15 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
+from bench.api_world import api_world
 from bench.pipeline import (
-    DEPARTMENTS,
     PG_DEFAULT,
-    TOWNS,
     _quiet_logs,
-    _secretariat,
     bare_app,
-    issue_task,
-    task_units,
 )
-from bench.support import free_port
 
 ASGIApp = Callable[..., Any]
 
@@ -126,31 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_logs()
 
     from api.app import create_app
-    from domain.actor import Role
-    from domain.units import UnitKind
-    from infra.bootstrap import bootstrap
     from infra.logging import configure_logging
-    from infra.settings import Settings
 
-    schema = f"bench_inproc_{uuid.uuid4().hex[:8]}"
-    bare_schema = f"{schema}_bare"
-    settings = Settings(
-        store=args.store, store_schema=schema, bus=f"kafka://127.0.0.1:{free_port()}"
-    )
-    with psycopg.connect(args.store, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {0}").format(sql.Identifier(bare_schema)))
-    system = bootstrap(settings)
-    try:
-        sec = _secretariat()
-        for slug in DEPARTMENTS:
-            system.app.register_unit(slug=slug, name=slug, kind=UnitKind.DEPARTMENT, actor=sec)
-        for slug in TOWNS:
-            system.app.register_unit(slug=slug, name=slug, kind=UnitKind.TOWN, actor=sec)
-        tasks = []
-        for t in range(args.tasks):
-            lead, co, town = task_units(t)
-            tasks.append(issue_task(system.app, t, lead=lead, co=[co], towns=[town]).task_id)
-        _principal, token = system.tokens.issue(role=Role.SECRETARIAT, unit=None, name="bench")
+    with api_world(args.store, args.tasks, "bench_inproc") as world:
+        tasks, token, system, bare_schema = (
+            world.tasks,
+            world.token,
+            world.system,
+            world.bare_schema,
+        )
         # The server's own logging: JSON lines, here into the void.
         configure_logging(json=True)
         quiet = open(os.devnull, "w")  # noqa: SIM115 - open for the whole run
@@ -193,11 +168,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             api_cpu = statistics.median(r[0] for r in figures["api"])
             print(f"api ÷ bare: CPU {api_cpu / bare_cpu:.2f}, extra {api_cpu - bare_cpu:.3f} ms")
         sys.stderr = stderr
-    finally:
-        system.close()
-        with psycopg.connect(args.store, autocommit=True) as conn:
-            for s in (schema, bare_schema):
-                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(sql.Identifier(s)))
     return 0
 
 

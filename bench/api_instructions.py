@@ -25,24 +25,16 @@ import socket
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
+from bench.api_world import api_world
 from bench.pipeline import (
-    DEPARTMENTS,
     PG_DEFAULT,
-    TOWNS,
     Child,
     _quiet_logs,
-    _secretariat,
     closed_loop,
-    issue_task,
-    task_units,
 )
 from bench.support import free_port
 
@@ -97,28 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("valgrind is not installed")
     _quiet_logs()
 
-    from domain.actor import Role
-    from domain.units import UnitKind
-    from infra.bootstrap import bootstrap
-    from infra.settings import Settings
-
-    schema = f"bench_ir_{uuid.uuid4().hex[:8]}"
-    bare_schema = f"{schema}_bare"
-    dead_bus = f"kafka://127.0.0.1:{free_port()}"
-    system = bootstrap(Settings(store=args.store, store_schema=schema, bus=dead_bus))
-    try:
-        sec = _secretariat()
-        for slug in DEPARTMENTS:
-            system.app.register_unit(slug=slug, name=slug, kind=UnitKind.DEPARTMENT, actor=sec)
-        for slug in TOWNS:
-            system.app.register_unit(slug=slug, name=slug, kind=UnitKind.TOWN, actor=sec)
-        tasks = []
-        for t in range(args.tasks):
-            lead, co, town = task_units(t)
-            tasks.append(issue_task(system.app, t, lead=lead, co=[co], towns=[town]).task_id)
-        _principal, token = system.tokens.issue(role=Role.SECRETARIAT, unit=None, name="bench")
-        with psycopg.connect(args.store, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA {0}").format(sql.Identifier(bare_schema)))
+    with api_world(args.store, args.tasks, "bench_ir") as world:
+        schema, bare_schema, dead_bus = world.schema, world.bare_schema, world.dead_bus
+        tasks, token = world.tasks, world.token
         env = {
             **os.environ,
             "PYTHONHASHSEED": "0",  # the same dict and set layouts in every run
@@ -155,11 +128,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name:<5} {per_request[name] / 1e6:.3f} M instructions per request", flush=True)
         if len(per_request) == 2:
             print(f"api ÷ bare: {per_request['api'] / per_request['bare']:.2f}")
-    finally:
-        system.close()
-        with psycopg.connect(args.store, autocommit=True) as conn:
-            for s in (schema, bare_schema):
-                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(sql.Identifier(s)))
     return 0
 
 

@@ -21,26 +21,19 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-from psycopg import sql
 
+from bench.api_world import api_world
 from bench.pipeline import (
-    DEPARTMENTS,
     PG_DEFAULT,
-    TOWNS,
     Child,
     _quiet_logs,
-    _secretariat,
     closed_loop,
-    issue_task,
     percentile,
-    task_units,
 )
 from bench.support import backend_cpu, free_port, process_cpu
 
@@ -77,100 +70,76 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["PGAPPNAME"] = APP_NAME
     _quiet_logs()
 
-    from domain.actor import Role
-    from domain.units import UnitKind
-    from infra.bootstrap import bootstrap
-    from infra.settings import Settings
-
-    schema = f"bench_api_{uuid.uuid4().hex[:8]}"
-    bare_schema = f"{schema}_bare"
-    dead_bus = f"kafka://127.0.0.1:{free_port()}"
-    settings = Settings(store=args.store, store_schema=schema, bus=dead_bus)
-    system = bootstrap(settings)
     children: list[Child] = []
-    try:
-        app = system.app
-        sec = _secretariat()
-        for slug in DEPARTMENTS:
-            app.register_unit(slug=slug, name=slug, kind=UnitKind.DEPARTMENT, actor=sec)
-        for slug in TOWNS:
-            app.register_unit(slug=slug, name=slug, kind=UnitKind.TOWN, actor=sec)
-        tasks = []
-        for t in range(args.tasks):
-            lead, co, town = task_units(t)
-            tasks.append(issue_task(app, t, lead=lead, co=[co], towns=[town]).task_id)
-        _principal, token = system.tokens.issue(role=Role.SECRETARIAT, unit=None, name="bench")
-        with psycopg.connect(args.store, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA {0}").format(sql.Identifier(bare_schema)))
-        env = {
-            **os.environ,
-            "TIAOKUAI_STORE": args.store,
-            "TIAOKUAI_STORE_SCHEMA": schema,
-            "TIAOKUAI_BUS": dead_bus,
-            "TIAOKUAI_LOG_JSON": "true",
-        }
-        cli = str(Path(sys.executable).parent / "tiaokuai")
-        rows: list[str] = []
-        for name in ("bare", "api"):
-            if args.only and name != args.only:
-                continue
-            port = free_port()
-            if name == "bare":
-                argv_ = [sys.executable, "-m", "bench.pipeline", "--serve-bare", str(port)]
-                argv_ += ["--store", args.store, "--bare-schema", bare_schema]
-                child = start(name, argv_, env, port, "/ping")
+    with api_world(args.store, args.tasks, "bench_api") as world:
+        schema, bare_schema, dead_bus = world.schema, world.bare_schema, world.dead_bus
+        tasks, token = world.tasks, world.token
+        try:
+            env = {
+                **os.environ,
+                "TIAOKUAI_STORE": args.store,
+                "TIAOKUAI_STORE_SCHEMA": schema,
+                "TIAOKUAI_BUS": dead_bus,
+                "TIAOKUAI_LOG_JSON": "true",
+            }
+            cli = str(Path(sys.executable).parent / "tiaokuai")
+            rows: list[str] = []
+            for name in ("bare", "api"):
+                if args.only and name != args.only:
+                    continue
+                port = free_port()
+                if name == "bare":
+                    argv_ = [sys.executable, "-m", "bench.pipeline", "--serve-bare", str(port)]
+                    argv_ += ["--store", args.store, "--bare-schema", bare_schema]
+                    child = start(name, argv_, env, port, "/ping")
 
-                def request(n: int) -> tuple[str, dict[str, Any]]:
-                    return "/things", {"note": f"第 {n} 次"}
+                    def request(n: int) -> tuple[str, dict[str, Any]]:
+                        return "/things", {"note": f"第 {n} 次"}
 
-                headers: dict[str, str] = {}
-            else:
-                argv_ = [cli, "serve", "--store", args.store, "--bus", dead_bus]
-                child = start(name, [*argv_, "--port", str(port)], env, port, "/health")
+                    headers: dict[str, str] = {}
+                else:
+                    argv_ = [cli, "serve", "--store", args.store, "--bus", dead_bus]
+                    child = start(name, [*argv_, "--port", str(port)], env, port, "/health")
 
-                def request(n: int) -> tuple[str, dict[str, Any]]:
-                    return f"/tasks/{tasks[n % len(tasks)]}/urge", {"note": "请加快进度。"}
+                    def request(n: int) -> tuple[str, dict[str, Any]]:
+                        return f"/tasks/{tasks[n % len(tasks)]}/urge", {"note": "请加快进度。"}
 
-                headers = {"Authorization": f"Bearer {token}"}
-            children.append(child)
-            url = f"http://127.0.0.1:{port}"
-            asyncio.run(closed_loop("warm-up", url, 200, args.clients, request, headers, 60))
-            spy = None
-            if args.py_spy and shutil.which("py-spy", path=str(Path(sys.executable).parent)):
-                out = Path(args.py_spy) / f"{name}.txt"
-                out.parent.mkdir(parents=True, exist_ok=True)
-                spy = subprocess.Popen(
-                    [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
-                     str(child.pid), "--rate", "200", "--format", "raw", "--nonblocking",
-                     "--output", str(out), *(["--gil"] if args.gil else [])],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-            cpu0, pg0 = process_cpu(child.pid), backend_cpu(args.store, APP_NAME)
-            result = asyncio.run(
-                closed_loop(name, url, args.requests, args.clients, request, headers, 240, 200)
-            )
-            cpu, pg = process_cpu(child.pid) - cpu0, backend_cpu(args.store, APP_NAME) - pg0
-            if spy is not None:
-                spy.send_signal(2)
-                spy.wait(timeout=30)
-            n = max(1, result.ok)
-            lat = result.latencies_ms
-            rows.append(
-                f"{name:<5} ok {result.ok:>5} errors {dict(result.errors)} "
-                f"{result.ok / result.seconds:>6.0f}/s p50 {percentile(lat, 50):7.1f} ms "
-                f"p99 {percentile(lat, 99):7.1f} ms; CPU ms/request server "
-                f"{cpu / n * 1e3:.2f}, postgres {pg / n * 1e3:.2f}"
-            )
-            child.stop()
-        print("\n".join(rows))
-    finally:
-        for child in children:
-            child.stop()
-        system.close()
-        with psycopg.connect(args.store, autocommit=True) as conn:
-            for s in (schema, bare_schema):
-                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {0} CASCADE").format(sql.Identifier(s)))
+                    headers = {"Authorization": f"Bearer {token}"}
+                children.append(child)
+                url = f"http://127.0.0.1:{port}"
+                asyncio.run(closed_loop("warm-up", url, 200, args.clients, request, headers, 60))
+                spy = None
+                if args.py_spy and shutil.which("py-spy", path=str(Path(sys.executable).parent)):
+                    out = Path(args.py_spy) / f"{name}.txt"
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    spy = subprocess.Popen(
+                        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                         str(child.pid), "--rate", "200", "--format", "raw", "--nonblocking",
+                         "--output", str(out), *(["--gil"] if args.gil else [])],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )  # fmt: skip
+                cpu0, pg0 = process_cpu(child.pid), backend_cpu(args.store, APP_NAME)
+                result = asyncio.run(
+                    closed_loop(name, url, args.requests, args.clients, request, headers, 240, 200)
+                )
+                cpu, pg = process_cpu(child.pid) - cpu0, backend_cpu(args.store, APP_NAME) - pg0
+                if spy is not None:
+                    spy.send_signal(2)
+                    spy.wait(timeout=30)
+                n = max(1, result.ok)
+                lat = result.latencies_ms
+                rows.append(
+                    f"{name:<5} ok {result.ok:>5} errors {dict(result.errors)} "
+                    f"{result.ok / result.seconds:>6.0f}/s p50 {percentile(lat, 50):7.1f} ms "
+                    f"p99 {percentile(lat, 99):7.1f} ms; CPU ms/request server "
+                    f"{cpu / n * 1e3:.2f}, postgres {pg / n * 1e3:.2f}"
+                )
+                child.stop()
+            print("\n".join(rows))
+        finally:
+            for child in children:
+                child.stop()
     return 0
 
 
