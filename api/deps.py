@@ -6,7 +6,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Header, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from domain.actor import Role
@@ -41,36 +41,31 @@ class PrincipalBearer(HTTPBearer):
         self.allowed = " or ".join(r.value for r in roles)
 
     # It answers the principal, not the credentials HTTPBearer answers: a dependency's
-    # value is what the endpoint wants.
+    # value is what the endpoint wants. Async so that the principal bound here is in the
+    # context the endpoint's thread copies; a token not in the cache is looked up in the
+    # thread pool.
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        credentials = await super().__call__(request)
-        principal = await _authenticate(request, credentials)
+        credentials = await super().__call__(request)  # None unless a Bearer credential
+        if credentials is None:
+            raise HTTPException(
+                401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        system: System = request.app.state.system
+        token = credentials.credentials
+        principal = system.tokens.cached(token) or await run_in_threadpool(
+            system.tokens.resolve, token
+        )
+        if principal is None:
+            raise HTTPException(
+                401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"}
+            )
+        structlog.contextvars.bind_contextvars(
+            principal=principal.principal_id, role=principal.role.value, unit=principal.unit
+        )
+        request.state.principal = principal
         if self.roles and principal.role not in self.roles:
             raise HTTPException(403, f"this needs the {self.allowed} role")
         return principal
-
-
-async def _authenticate(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> Principal:
-    # Async so that the principal bound here is in the context the endpoint's thread
-    # copies; a token not in the cache is looked up in the thread pool.
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
-    system: System = request.app.state.system
-    token = credentials.credentials
-    principal = system.tokens.cached(token) or await run_in_threadpool(system.tokens.resolve, token)
-    if principal is None:
-        raise HTTPException(
-            401, "the bearer token is not valid", headers={"WWW-Authenticate": "Bearer"}
-        )
-    structlog.contextvars.bind_contextvars(
-        principal=principal.principal_id, role=principal.role.value, unit=principal.unit
-    )
-    request.state.principal = principal
-    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(PrincipalBearer())]

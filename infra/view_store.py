@@ -42,9 +42,8 @@ def _dumps(doc: Doc) -> str:
     return orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _loads(raw: Any) -> Doc:
-    if isinstance(raw, dict):
-        return raw
+def _loads(raw: str | bytes) -> Doc:
+    # Every read fetches documents as text (PostgreSQL: ``doc::text``), never as jsonb.
     result: Doc = orjson.loads(raw)
     return result
 
