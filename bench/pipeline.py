@@ -982,10 +982,12 @@ class Bench:
         )
         if self.args.worker_pool:
             env["TIAOKUAI_STORE_POOL_SIZE"] = str(self.args.worker_pool)
-        if self.args.worker_linger_ms:
+        if self.args.worker_linger_ms is not None:
             env["TIAOKUAI_WORKER_LINGER_MS"] = str(self.args.worker_linger_ms)
-        if self.args.fetch_wait_ms:
+        if self.args.fetch_wait_ms is not None:
             env["TIAOKUAI_KAFKA_FETCH_MAX_WAIT_MS"] = str(self.args.fetch_wait_ms)
+        if self.args.relay_idle_ms is not None:
+            env["TIAOKUAI_RELAY_IDLE_SECONDS"] = str(self.args.relay_idle_ms / 1000)
         env.update(extra)
         return env
 
@@ -1921,14 +1923,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--worker-linger-ms",
         type=float,
-        default=0.0,
-        help="TIAOKUAI_WORKER_LINGER_MS of the workers (0: their default, 25)",
+        help="TIAOKUAI_WORKER_LINGER_MS of the workers (default: theirs, 5)",
     )
     parser.add_argument(
         "--fetch-wait-ms",
         type=int,
-        default=0,
-        help="TIAOKUAI_KAFKA_FETCH_MAX_WAIT_MS of the workers (0: their default, 40)",
+        help="TIAOKUAI_KAFKA_FETCH_MAX_WAIT_MS of the workers (default: theirs, 20)",
+    )
+    parser.add_argument(
+        "--relay-idle-ms",
+        type=float,
+        help="TIAOKUAI_RELAY_IDLE_SECONDS of the relay, in ms (default: its own, 20)",
     )
     parser.add_argument("--api-requests", type=int, default=5_000)
     parser.add_argument("--api-clients", type=int, default=50)
