@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.planned_route import PlannedRoute
 from api.routes import (
     audit,
     chains,
@@ -143,7 +144,7 @@ _ROUTE_FIELDS = tuple(
 """What ``add_api_route`` takes that an APIRoute holds under the same name."""
 
 
-def _add_routes(app: FastAPI, router: APIRouter) -> None:
+def _add_routes(app: FastAPI, router: APIRouter, *, planned: bool) -> None:
     """Declare a module router's routes on the app itself, as they are.
 
     ``include_router`` would put the router in front of them, and FastAPI then matches
@@ -157,17 +158,24 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
         if not isinstance(route, APIRoute):
             raise TypeError(f"{route!r}: only API routes are declared this way")
         fields = {name: getattr(route, name) for name in _ROUTE_FIELDS}
-        app.router.add_api_route(route.path, route.endpoint, **fields)
+        route_class = PlannedRoute if planned else APIRoute
+        app.router.add_api_route(
+            route.path, route.endpoint, route_class_override=route_class, **fields
+        )
 
 
-def create_app(system: System) -> FastAPI:
-    """The API over one built system."""
+def create_app(system: System, *, plan_routes: bool = True) -> FastAPI:
+    """The API over one built system.
+
+    ``plan_routes=False`` leaves every request's inputs to FastAPI's own binding
+    (``api.planned_route``): the reference the tests compare the planned routes with.
+    """
     app = FastAPI(title="Tiaokuai", version="0.1.0", description=DESCRIPTION)
     app.state.system = system
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     for module in ROUTE_MODULES:
-        _add_routes(app, module.router)
+        _add_routes(app, module.router, planned=plan_routes)
 
     # Added last, so outermost: it sees every answer, BodySizeLimit's 413 included.
     app.add_middleware(RequestContext)
