@@ -35,9 +35,12 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from pydantic.fields import FieldInfo
+from starlette._utils import get_route_path
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 if typing.TYPE_CHECKING:
     from fastapi._compat import ModelField
@@ -309,6 +312,23 @@ class PlannedRoute(APIRoute):
     """An APIRoute that binds plain requests by its plan and leaves the rest to FastAPI."""
 
     plan: RequestPlan | None = None
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self._head = self.path_format.split("{", 1)[0]
+        self._tail = self.path_format.rsplit("}", 1)[-1]  # all of it, without parameters
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # A request is matched against the app's routes one by one and most do not
+        # match. A path that does not begin and end with the route's literal text
+        # cannot match its pattern, so it is refused before Starlette's regex and
+        # FastAPI's scope bookkeeping, with Starlette's answer. (These routes are
+        # declared on the app itself: no included router rewrites the path.)
+        if scope["type"] == "http":
+            path = get_route_path(scope)
+            if not (path.startswith(self._head) and path.endswith(self._tail)):
+                return Match.NONE, {}
+        return super().matches(scope)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         standard = super().get_route_handler()

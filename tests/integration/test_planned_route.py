@@ -9,6 +9,7 @@ so the comparison cannot pass by both apps taking FastAPI's path.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -206,3 +207,31 @@ def test_the_task_commands_are_planned(system: System) -> None:
     assert commands and commands <= planned, commands - planned
     reference = create_app(system, plan_routes=False)
     assert not any(isinstance(route, PlannedRoute) for route in reference.routes)
+
+
+def test_a_planned_route_matches_paths_as_fastapi_does(system: System) -> None:
+    planned, reference = create_app(system), create_app(system, plan_routes=False)
+    pairs = [
+        (a, b)
+        for a, b in zip(planned.routes, reference.routes, strict=True)
+        if isinstance(a, PlannedRoute) and isinstance(b, APIRoute)
+    ]
+    assert pairs and all(a.path == b.path for a, b in pairs)
+    some_id = str(uuid.UUID(int=3))
+    paths = {"/", "", "/tasks/", "/nothing"}
+    for route, _ in pairs:
+        concrete = re.sub(r"{[^}]+}", some_id, route.path)
+        paths |= {concrete, concrete + "/", concrete + "/x", "/x" + concrete, concrete[:-1]}
+        paths.add(re.sub(r"{[^}]+}", "", route.path))
+    for path in sorted(paths):
+        for method in ("GET", "POST", "DELETE"):
+            scope = {"type": "http", "path": path, "root_path": "", "method": method}
+            for a, b in pairs:
+                assert _match(a, scope) == _match(b, scope), (a.path, path, method)
+
+
+def _match(route: APIRoute, scope: dict[str, Any]) -> tuple[Any, ...]:
+    """What ``matches`` answers, with the route it names as its own or not."""
+    match, child = route.matches(dict(scope))
+    named = child.pop("route", None)
+    return match, child, named is route
