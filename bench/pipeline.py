@@ -18,11 +18,15 @@ end. Phases, in order:
    messages of the pipeline's average size (acks=all, the relay's producer settings), and
    kafka-python consuming them with one PostgreSQL upsert per message and the partition
    offsets upserted in the same transaction, one transaction per poll.
-3. **API.** With the relay and workers running again: a bare FastAPI route (this module,
-   ``--serve-bare``; one eventsourcing save of a one-event aggregate) and
-   ``tiaokuai serve --store ... --bus ...`` (``POST /tasks/{id}/urge``), each under
-   ``--api-requests`` requests from ``--api-clients`` concurrent keep-alive connections
-   (``Connection``: a minimal asyncio HTTP/1.1 client; httpx would be the bottleneck).
+3. **API.** A bare FastAPI route (this module, ``--serve-bare``; one eventsourcing save
+   of a one-event aggregate) and ``tiaokuai serve --store ... --bus ...``
+   (``POST /tasks/{id}/urge``), each under ``--api-requests`` requests from
+   ``--api-clients`` concurrent keep-alive connections (``Connection``: a minimal asyncio
+   HTTP/1.1 client; httpx would be the bottleneck). Each server runs alone, the relay and
+   workers stopped (nobody relays or projects the bare route's events; the API's are
+   stored, as during a broker outage): the ratios compare these. Then the relay and
+   workers are restarted, catch up, and the API runs once more with them live on the
+   same cores, reported beside.
 4. **Freshness.** ``POST /tasks/{id}/urge`` at a steady ``--fresh-rate`` per second for
    ``--fresh-seconds``; from each response, the time until the projections' ``applied``
    documents show the new version (polled every 2 ms), and the time a client waits for
@@ -1459,6 +1463,12 @@ class Bench:
             time.sleep(5)
         requests, clients = self.args.api_requests, self.args.api_clients
         warmup = min(200, requests)
+        # Like for like: nobody relays or projects the bare route's events (its schema is
+        # its own), so both servers first run alone, the relay and workers stopped;
+        # commands are stored meanwhile, as during a broker outage. Then the API once
+        # more with the pipeline live, sharing the cores with it (reported beside).
+        log("stopping the relay and the workers: each server alone on the machine")
+        self.stop_pipeline()
 
         # The bare route: same PostgreSQL, its own schema so the relay never sees it.
         self.db().execute(
@@ -1502,17 +1512,30 @@ class Bench:
         argv = [*self.cli, "serve", "--store", self.store, "--bus", self.bus]
         server = self.start_server("api", [*argv, "--port", str(api_port)], "/health", api_port)
         self.meter.roles["api"] = [server]
-        self.results["pg_connections"]["pipeline_and_api"] = self.connections()
         api_url = f"http://127.0.0.1:{api_port}"
         headers = {"Authorization": f"Bearer {token}"}
 
         def urge(n: int) -> tuple[str, dict[str, Any]]:
             return f"/tasks/{api_tasks[n % len(api_tasks)]}/urge", {"note": f"第 {n} 次催办"}
 
-        log(f"tiaokuai serve: {requests} POST /tasks/{{id}}/urge from {clients} clients")
+        def burst(name: str) -> LoadResult:
+            return asyncio.run(
+                closed_loop(name, api_url, requests, clients, urge, headers, LOAD_LIMIT_S, warmup)
+            )
+
+        log(f"tiaokuai serve: {requests} POST /tasks/{{id}}/urge from {clients} clients, alone")
         asyncio.run(closed_loop("warm-up", api_url, warmup, clients, urge, headers, 60))
-        self.wait_drained(self.system.app.head(), time.monotonic())
         self.profile("api", server, min(20, requests / 150))
+        with self.meter.phase("api", self.cpu):
+            api_result = burst("api")
+
+        log("restarting the relay and the projection workers on what the API stored")
+        since, restarted = datetime.now().astimezone(), time.monotonic()
+        self.start_workers()
+        self.start_relay()
+        self.wait_joined(since)
+        caught_up = self.wait_drained(self.system.app.head(), restarted)
+        self.results["pg_connections"]["pipeline_and_api"] = self.connections()
         # The relay and the workers at a trickle of single commands: their cost per event
         # there is many times the drain's, and it is CPU the API does not get.
         if self.relay is not None:
@@ -1520,16 +1543,17 @@ class Bench:
         for worker in self.workers:
             if worker.name in PROFILED_WORKERS:
                 self.profile(f"{worker.name}-api", worker, min(20, requests / 150))
-        with self.meter.phase("api", self.cpu):
-            api_result = asyncio.run(
-                closed_loop("api", api_url, requests, clients, urge, headers, LOAD_LIMIT_S, warmup)
-            )
+        log(f"tiaokuai serve: {requests} POST /tasks/{{id}}/urge, relay and workers live")
+        with self.meter.phase("api_live", self.cpu):
+            live_result = burst("api live")
         # How far behind the views were when the burst ended.
         after = self.wait_drained(self.system.app.head(), time.monotonic())
         self.results["api"] = {
             "clients": clients,
             "bare": bare_result.summary(),
             "tiaokuai": api_result.summary(),
+            "tiaokuai_live": live_result.summary(),
+            "catch_up_after_restart_s": caught_up.total_s,
             "views_behind_after_burst_s": after.total_s,
         }
 
@@ -1747,7 +1771,10 @@ def _api_table(out: Report, api: dict[str, Any]) -> None:
     for label, key in (
         ("bare route: 1 eventsourcing save", "bare"),
         ("tiaokuai serve: POST /tasks/{id}/urge", "tiaokuai"),
+        ("  the same, relay and workers live", "tiaokuai_live"),
     ):
+        if key not in api:
+            continue
         r = api[key]
         errors = sum(r["errors"].values())
         rows.append(
@@ -1767,7 +1794,13 @@ def _api_table(out: Report, api: dict[str, Any]) -> None:
         rows,
     )
     behind = api["views_behind_after_burst_s"]
-    out.line(f"   views caught up {behind:.2f} s after the burst's last response")
+    if "catch_up_after_restart_s" in api:
+        out.line(
+            "   each server alone first (relay and workers stopped, as nobody relays the bare "
+            "route's events); restarted, they had every view caught up "
+            f"{api['catch_up_after_restart_s']:.1f} s later, joining their groups included"
+        )
+    out.line(f"   live: views caught up {behind:.2f} s after the burst's last response")
 
 
 def _fresh_table(out: Report, fresh: dict[str, Any], title: str = "4. Freshness") -> None:
@@ -1805,6 +1838,8 @@ def _cpu_tables(out: Report, results: dict[str, Any]) -> None:
             units.update(raw_consume_groups=raw["messages"])
     if api:
         units.update(api_bare=api["bare"]["requests"], api=api["tiaokuai"]["requests"])
+        if "tiaokuai_live" in api:
+            units.update(api_live=api["tiaokuai_live"]["requests"])
     parts = ["writers", "relay", "workers", "api", "broker", "postgres", "bench"]
     counted = {
         "write": {"writers", "postgres"},
@@ -1814,6 +1849,7 @@ def _cpu_tables(out: Report, results: dict[str, Any]) -> None:
         "raw_consume_groups": {"bench", "broker", "postgres"},
         "api_bare": {"api", "postgres"},
         "api": {"api", "postgres"},
+        "api_live": {"api", "relay", "workers", "broker", "postgres"},
     }
     nproc = results["machine"]["nproc"] or 1
     rows = []
@@ -1889,6 +1925,14 @@ def print_report(results: dict[str, Any], command: str) -> None:
         out.line(
             f"   context: end to end ÷ {groups['groups']} raw consumers at once (one group each, "
             f"as the projections): {pipe['e2e_per_s'] / groups['per_s']:.2f}"
+        )
+    api = results.get("api")
+    if api and "tiaokuai_live" in api:
+        live, bare = api["tiaokuai_live"], api["bare"]
+        out.line(
+            "   context: the API with the relay and workers live on the same cores: "
+            f"{live['per_s'] / bare['per_s']:.2f} of the bare route's rate, "
+            f"p99 {live['p99_ms'] / bare['p99_ms']:.2f}×"
         )
     if "failed" in results:
         out.line(f"FAILED in phase {results['failed']['phase']}: {results['failed']['error']}")
