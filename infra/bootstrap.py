@@ -99,6 +99,7 @@ class System:
 
     def close(self) -> None:
         self.projector.stop()
+        self.tokens.close()
         self.app.close()
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from domain.actor import Role
 from infra.bootstrap import System
-from infra.tokens import TokenStore
+from infra.tokens import TokenStore, hash_token
 
 
 def test_a_cached_token_needs_no_lookup_and_revocation_here_is_immediate(system: System) -> None:
@@ -48,3 +50,61 @@ def test_unknown_tokens_are_not_remembered(system: System) -> None:
     tokens = TokenStore(system.tokens.datastore, cache_seconds=60)
     assert tokens.resolve("tk_nobody") is None
     assert tokens._cache == {}
+
+
+def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def test_a_token_in_use_is_looked_up_again_before_it_runs_out(system: System) -> None:
+    tokens = TokenStore(system.tokens.datastore, cache_seconds=0.4)
+    principal, token = tokens.issue(role=Role.AUDITOR, unit=None, name="a")
+    try:
+        assert tokens.resolve(token) == principal
+        first_until = tokens._cache[hash_token(token)][1]
+        time.sleep(0.32)  # in the last quarter: the use answers and looks it up behind
+        assert tokens.cached(token) == principal
+        assert _until(lambda: tokens._cache[hash_token(token)][1] > first_until)
+        time.sleep(0.15)  # past the first lookup's bound: still answered, from the cache
+        assert time.monotonic() > first_until
+        assert tokens.cached(token) == principal
+    finally:
+        tokens.close()
+
+
+def test_a_lookup_ahead_sees_a_revocation_elsewhere(system: System) -> None:
+    server = TokenStore(system.tokens.datastore, cache_seconds=0.4)
+    cli = TokenStore(system.tokens.datastore)
+    principal, token = cli.issue(role=Role.AUDITOR, unit=None, name="a")
+    try:
+        assert server.resolve(token) == principal
+        cli.revoke(principal.principal_id)
+        time.sleep(0.32)
+        assert server.cached(token) == principal  # within the bound: still remembered
+        assert _until(lambda: server.cached(token) is None, seconds=0.3)  # before the bound
+    finally:
+        server.close()
+
+
+def test_a_revocation_here_is_not_undone_by_a_lookup_in_flight(system: System) -> None:
+    tokens = TokenStore(system.tokens.datastore, cache_seconds=60)
+    principal, token = tokens.issue(role=Role.AUDITOR, unit=None, name="a")
+    original = tokens.datastore.transaction
+
+    def revoked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        tokens.forget(principal.principal_id)  # lands while the lookup reads the row
+        return original(*args, **kwargs)
+
+    tokens.datastore.transaction = revoked_meanwhile  # type: ignore[method-assign]
+    try:
+        assert tokens.resolve(token) == principal  # the row still said valid
+    finally:
+        tokens.datastore.transaction = original  # type: ignore[method-assign]
+    assert tokens.cached(token) is None  # but it is not remembered
+    assert tokens.resolve(token) == principal  # (not revoked in the database here)
+    assert tokens.cached(token) == principal
