@@ -114,8 +114,14 @@ def _is_generator(call: Callable[..., Any]) -> bool:
 
 def _param(field: ModelField, source: Source) -> _Param:
     info = field.field_info
-    if not isinstance(info, FieldInfo) or info.validation_alias is not None:
-        raise _NotPlanned(f"{field.name}: a validation alias")
+    if not isinstance(info, FieldInfo) or not isinstance(info.validation_alias, str | None):
+        raise _NotPlanned(f"{field.name}: alias choices or an alias path")
+    config = getattr(field, "config", None) or {}
+    if config.get("validate_by_name") or config.get("populate_by_name"):
+        raise _NotPlanned(f"{field.name}: validated by name as well as by alias")
+    # The key FastAPI reads: the validation alias, else the alias (a header's is the
+    # name with underscores turned into hyphens).
+    key = getattr(field, "validation_alias", None) or field.alias
     annotation = info.annotation
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         members = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -130,11 +136,13 @@ def _param(field: ModelField, source: Source) -> _Param:
             raise _NotPlanned(f"{field.name}: a sequence or model parameter")
     if any(type(item).__name__ == "Json" for item in info.metadata):
         raise _NotPlanned(f"{field.name}: a Json parameter")
+    if info.default_factory is not None:
+        raise _NotPlanned(f"{field.name}: a default factory")
     required = info.is_required()
     default = None if required else field.default
     if not required and (not isinstance(default, _IMMUTABLE_DEFAULTS) or info.validate_default):
         raise _NotPlanned(f"{field.name}: a default FastAPI would copy or validate")
-    return _Param(field.name, field.alias, source, field, required, default)
+    return _Param(field.name, key, source, field, required, default)
 
 
 def _step(dependant: Dependant, seen: dict[Any, str | None]) -> _Step:
