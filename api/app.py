@@ -154,11 +154,11 @@ def _add_routes(app: FastAPI, router: APIRouter, *, planned: bool) -> None:
     already carry the router's prefix, tags and responses, so the OpenAPI document is
     the same (a test compares it).
     """
+    route_class = PlannedRoute if planned else APIRoute
     for route in router.routes:
         if not isinstance(route, APIRoute):
             raise TypeError(f"{route!r}: only API routes are declared this way")
         fields = {name: getattr(route, name) for name in _ROUTE_FIELDS}
-        route_class = PlannedRoute if planned else APIRoute
         app.router.add_api_route(
             route.path, route.endpoint, route_class_override=route_class, **fields
         )

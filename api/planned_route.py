@@ -33,7 +33,6 @@ import orjson
 from fastapi import params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from fastapi.security.base import SecurityBase
 from pydantic.fields import FieldInfo
 from starlette._utils import get_route_path
 from starlette.concurrency import run_in_threadpool
@@ -208,8 +207,6 @@ class RequestPlan:
         answer = hints.get("return")
         if not (isinstance(answer, type) and issubclass(answer, Response)):
             raise _NotPlanned("an endpoint that does not answer a Response")
-        if isinstance(route.endpoint, SecurityBase):
-            raise _NotPlanned("a security scheme as endpoint")
         self.body: ModelField | None = body[0] if body else None
         self.endpoint = _step(dependant, {})
         self.overrides = route.dependency_overrides_provider

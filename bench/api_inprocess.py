@@ -105,6 +105,16 @@ async def block(
     return time.process_time() - cpu0, time.perf_counter() - wall0, failures
 
 
+def _encoded(
+    request: Callable[[int], tuple[str, dict[str, Any]]],
+) -> Callable[[int], tuple[str, bytes]]:
+    def encoded(n: int) -> tuple[str, bytes]:
+        path, body = request(n)
+        return path, json.dumps(body).encode()
+
+    return encoded
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default=PG_DEFAULT)
@@ -120,30 +130,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from infra.logging import configure_logging
 
     with api_world(args.store, args.tasks, "bench_inproc") as world:
-        tasks, token, system, bare_schema = (
-            world.tasks,
-            world.token,
-            world.system,
-            world.bare_schema,
-        )
         # The server's own logging: JSON lines, here into the void.
         configure_logging(json=True)
         quiet = open(os.devnull, "w")  # noqa: SIM115 - open for the whole run
         stderr, sys.stderr = sys.stderr, quiet
+        built = {"bare": bare_app(args.store, world.bare_schema), "api": create_app(world.system)}
         apps: dict[str, tuple[ASGIApp, Callable[[int], tuple[str, bytes]], list[Any]]] = {
-            "bare": (
-                bare_app(args.store, bare_schema),
-                lambda n: ("/things", json.dumps({"note": f"第 {n} 次"}).encode()),
-                [],
-            ),
-            "api": (
-                create_app(system),
-                lambda n: (
-                    f"/tasks/{tasks[n % len(tasks)]}/urge",
-                    json.dumps({"note": f"第 {n} 次催办"}).encode(),
-                ),
-                [(b"authorization", f"Bearer {token}".encode())],
-            ),
+            name: (
+                app,
+                _encoded(world.request(name)),
+                [(k.lower().encode(), v.encode()) for k, v in world.headers(name).items()],
+            )
+            for name, app in built.items()
         }
         if args.only:
             apps = {args.only: apps[args.only]}

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
 import socket
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -90,38 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_logs()
 
     with api_world(args.store, args.tasks, "bench_ir") as world:
-        schema, bare_schema, dead_bus = world.schema, world.bare_schema, world.dead_bus
-        tasks, token = world.tasks, world.token
-        env = {
-            **os.environ,
-            "PYTHONHASHSEED": "0",  # the same dict and set layouts in every run
-            "TIAOKUAI_STORE": args.store,
-            "TIAOKUAI_STORE_SCHEMA": schema,
-            "TIAOKUAI_BUS": dead_bus,
-            "TIAOKUAI_LOG_JSON": "true",
-        }
-        cli = str(Path(sys.executable).parent / "tiaokuai")
+        # The same dict and set layouts in every run.
+        env = world.server_env(PYTHONHASHSEED="0")
         per_request: dict[str, float] = {}
         for name in ("bare", "api"):
             if args.only and name != args.only:
                 continue
             port = free_port()
-            if name == "bare":
-                server = [sys.executable, "-m", "bench.pipeline", "--serve-bare", str(port)]
-                server += ["--store", args.store, "--bare-schema", bare_schema]
-                headers = {}
-
-                def request(n: int) -> tuple[str, dict[str, Any]]:
-                    return "/things", {"note": f"第 {n} 次"}
-
-            else:
-                server = [cli, "serve", "--store", args.store, "--bus", dead_bus]
-                server += ["--port", str(port)]
-                headers = {"Authorization": f"Bearer {token}"}
-
-                def request(n: int) -> tuple[str, dict[str, Any]]:
-                    return f"/tasks/{tasks[n % len(tasks)]}/urge", {"note": "请加快进度。"}
-
+            server, _ready = world.server_argv(name, port)
+            request, headers = world.request(name), world.headers(name)
             # The first run touches every task once: the first touch reads the task from
             # the store, a cost of start-up that the difference must not count.
             warmup = max(args.warmup, args.tasks)

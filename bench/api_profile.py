@@ -23,7 +23,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -72,39 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     children: list[Child] = []
     with api_world(args.store, args.tasks, "bench_api") as world:
-        schema, bare_schema, dead_bus = world.schema, world.bare_schema, world.dead_bus
-        tasks, token = world.tasks, world.token
+        tasks = world.tasks
         try:
-            env = {
-                **os.environ,
-                "TIAOKUAI_STORE": args.store,
-                "TIAOKUAI_STORE_SCHEMA": schema,
-                "TIAOKUAI_BUS": dead_bus,
-                "TIAOKUAI_LOG_JSON": "true",
-            }
-            cli = str(Path(sys.executable).parent / "tiaokuai")
+            env = world.server_env()
             rows: list[str] = []
             for name in ("bare", "api"):
                 if args.only and name != args.only:
                     continue
                 port = free_port()
-                if name == "bare":
-                    argv_ = [sys.executable, "-m", "bench.pipeline", "--serve-bare", str(port)]
-                    argv_ += ["--store", args.store, "--bare-schema", bare_schema]
-                    child = start(name, argv_, env, port, "/ping")
-
-                    def request(n: int) -> tuple[str, dict[str, Any]]:
-                        return "/things", {"note": f"第 {n} 次"}
-
-                    headers: dict[str, str] = {}
-                else:
-                    argv_ = [cli, "serve", "--store", args.store, "--bus", dead_bus]
-                    child = start(name, [*argv_, "--port", str(port)], env, port, "/health")
-
-                    def request(n: int) -> tuple[str, dict[str, Any]]:
-                        return f"/tasks/{tasks[n % len(tasks)]}/urge", {"note": "请加快进度。"}
-
-                    headers = {"Authorization": f"Bearer {token}"}
+                argv_, ready = world.server_argv(name, port)
+                child = start(name, argv_, env, port, ready)
+                request, headers = world.request(name), world.headers(name)
                 children.append(child)
                 url = f"http://127.0.0.1:{port}"
                 # Every task once (the first touch reads it from the store), as the

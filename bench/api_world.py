@@ -8,10 +8,13 @@ on leaving.
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +37,36 @@ class ApiWorld:
     tasks: list[UUID]
     token: str
     """A secretariat's bearer token."""
+
+    def request(self, server: str) -> Callable[[int], tuple[str, dict[str, Any]]]:
+        """The ``n``-th request (path, JSON body) each server is sent: ``bare`` or ``api``."""
+        if server == "bare":
+            return lambda n: ("/things", {"note": f"第 {n} 次"})
+        tasks = self.tasks
+        return lambda n: (f"/tasks/{tasks[n % len(tasks)]}/urge", {"note": f"第 {n} 次催办"})
+
+    def headers(self, server: str) -> dict[str, str]:
+        return {} if server == "bare" else {"Authorization": f"Bearer {self.token}"}
+
+    def server_env(self, **extra: str) -> dict[str, str]:
+        """The environment both servers run in: this world's store, a closed broker port."""
+        return {
+            **os.environ,
+            "TIAOKUAI_STORE": self.store,
+            "TIAOKUAI_STORE_SCHEMA": self.schema,
+            "TIAOKUAI_BUS": self.dead_bus,
+            "TIAOKUAI_LOG_JSON": "true",
+            **extra,
+        }
+
+    def server_argv(self, server: str, port: int) -> tuple[list[str], str]:
+        """The command that serves ``bare`` or ``api`` on ``port``, and its readiness path."""
+        if server == "bare":
+            argv = [sys.executable, "-m", "bench.pipeline", "--serve-bare", str(port)]
+            return [*argv, "--store", self.store, "--bare-schema", self.bare_schema], "/ping"
+        cli = str(Path(sys.executable).parent / "tiaokuai")
+        argv = [cli, "serve", "--store", self.store, "--bus", self.dead_bus]
+        return [*argv, "--port", str(port)], "/health"
 
 
 @contextmanager
