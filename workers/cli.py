@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
-import gc
 import io
 import logging
 import signal
@@ -21,6 +20,7 @@ import structlog
 from domain.actor import Role
 from domain.errors import NotFound
 from infra.bootstrap import System, bootstrap
+from infra.collector import settle_collector
 from infra.logging import configure_logging
 from infra.settings import Settings
 from workers.audit_cli import add_integrity_commands
@@ -92,11 +92,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: None)
     app = create_app(system)
-    # What start-up built (modules, routes, schemas, the caches' first fill) lives as long
-    # as the process: frozen, the collector no longer walks it at every full collection,
-    # pauses that stalled every request in flight at once.
-    gc.collect()
-    gc.freeze()
+    # Full collections walking start-up's objects stalled every request in flight at once.
+    settle_collector(settings.gc_young_threshold)
     try:
         # On SIGTERM uvicorn stops accepting, lets the requests in flight finish (at most
         # the grace period) and only then returns here.
@@ -179,6 +176,7 @@ def cmd_worker_relay(args: argparse.Namespace) -> int:
     system = _system(args)
     relay = Relay(system)
     stop_on_signals(relay.stop)
+    settle_collector(system.settings.gc_young_threshold)
     try:
         relay.run()
         return 0
@@ -203,6 +201,7 @@ def cmd_worker_project(args: argparse.Namespace) -> int:
     # the event, and the process exits 1 at its end.
     host = ProjectionHost(system, [by_name[name] for name in dict.fromkeys(names)])
     stop_on_signals(host.stop)
+    settle_collector(system.settings.gc_young_threshold)
     failures: list[BaseException] = []
     try:
         host.run()
