@@ -14,6 +14,7 @@ its beginning, dropping what it already has, and follows live.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -183,7 +184,7 @@ class ProjectionWorker:
         self._gap_since: float | None = None
         self.consumer: KafkaConsumer | None = None
         self._stop = threading.Event()
-        self._last_beat = 0.0
+        self._last_beat = -math.inf
         self.applied = 0
         self.failure: dict[str, Any] | None = None
         """The poison event that stopped this projection (position, type, aggregate, error)."""

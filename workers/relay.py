@@ -11,6 +11,7 @@ is the source of truth and Kafka a replayable copy of it.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -79,9 +80,9 @@ class Relay:
         lock this process is its only writer), then advanced in memory."""
         self._recorded: RelayState | None = None
         """The position as last written to PostgreSQL (``_state`` may be ahead of it)."""
-        self._recorded_at = 0.0
+        self._recorded_at = -math.inf  # the first write goes out at once, whatever the clock
         self._stop = threading.Event()
-        self._last_beat = 0.0
+        self._last_beat = -math.inf
         self._keep_topic = False
         """Set when the broker refused to delete a topic with too few partitions."""
 
