@@ -1,0 +1,200 @@
+"""CPU or instructions per event of the projection host's work on a poll, without a broker.
+
+Uses a schema that already holds events (``bench.apply --keep SCHEMA`` writes one). The
+store's log is turned into the messages the relay would publish (its value, headers and
+key, partitioned as the relay's producer does) and fed to ``ProjectionHost.process`` of
+every projection (or those named) in polls of ``--poll`` messages, in the order of the
+log, each poll one view transaction, the views reset first: what the deployed worker
+process does once kafka-python has parsed a fetch. The fetch and the parse are not
+measured here (``bench.kafka_profile --host`` measures them with a broker); so the
+polls have the same size in every run, and the count of instructions repeats.
+
+``--instructions`` runs this under ``valgrind --tool=callgrind`` (about fifty times
+slower) and counts only the polls' work, in every thread. Compare commits with it: the
+timed figures of this machine vary by half from one run to the next.
+
+Run: ``.venv/bin/python -m bench.host_apply --schema SCHEMA [--poll 5000] [--only NAME]
+[--instructions] [--profile FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench.pipeline import PG_DEFAULT, _quiet_logs
+
+
+def messages(system: Any, topic: str, partitions: int, epoch: str) -> list[Any]:
+    """The store's log as the relay publishes it, with offsets per partition."""
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    from infra.envelopes import envelope_from
+    from infra.kafka.clients import KeyHashCache
+    from workers.relay import message_headers
+
+    app = system.app
+    hash_of = KeyHashCache()._hash
+    next_offset = [0] * partitions
+    out = []
+    for notification in app.recorder.select_notifications(start=1, limit=app.head()):
+        envelope = envelope_from(notification, app.envelope_mapper)
+        key = envelope.aggregate_id.encode()
+        partition = (hash_of(key) & 0x7FFFFFFF) % partitions
+        offset = next_offset[partition]
+        next_offset[partition] += 1
+        value = envelope.to_json()
+        headers = message_headers(envelope, epoch)
+        out.append(
+            ConsumerRecord(
+                topic,
+                partition,
+                -1,
+                offset,
+                0,
+                0,
+                key,
+                value,
+                headers,
+                None,
+                len(key),
+                len(value),
+                sum(len(k) + len(v) for k, v in headers),
+            )
+        )
+    return out
+
+
+def polls(log: list[Any], size: int, topic: str) -> list[dict[Any, list[Any]]]:
+    """``log`` in polls of ``size`` messages, each grouped by partition as a poll returns."""
+    from kafka import TopicPartition
+
+    out = []
+    for start in range(0, len(log), size):
+        poll: dict[Any, list[Any]] = {}
+        for message in log[start : start + size]:
+            poll.setdefault(TopicPartition(topic, message.partition), []).append(message)
+        out.append(poll)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default=PG_DEFAULT)
+    parser.add_argument("--schema", required=True, help="a schema holding events")
+    parser.add_argument("--poll", type=int, default=5000, help="messages per poll")
+    parser.add_argument("--only", action="append", help="projection name (repeatable)")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the polls into FILE")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under valgrind"
+    )
+    parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.instructions:
+        return _count_instructions(argv if argv is not None else sys.argv[1:])
+    os.environ["TIAOKUAI_STORE_POOL_SIZE"] = "2"
+    _quiet_logs()
+
+    from kafka import TopicPartition
+
+    from infra.bootstrap import bootstrap
+    from infra.collector import settle_collector
+    from infra.kafka import clients
+    from infra.settings import Settings
+    from workers.projection_host import ProjectionHost
+
+    topic = f"host-apply.{args.schema}"
+    settings = Settings(
+        store=args.store, store_schema=args.schema, bus="kafka://127.0.0.1:9", kafka_topic=topic
+    )
+    system = bootstrap(settings)
+    try:
+        state = system.bus_state
+        assert state is not None
+        epoch = state.relay_state().epoch
+        log = messages(system, topic, settings.kafka_partitions, epoch)
+        chosen = [p for p in system.projections if not args.only or p.name in args.only]
+        for projection in chosen:
+            system.view_recorder.reset(projection)
+            state.forget_group(clients.projection_group(projection.name))
+        host = ProjectionHost(system, chosen)
+        every = {TopicPartition(topic, p) for p in range(settings.kafka_partitions)}
+        for member in host.members:
+            member.cursor.owned.update(every)
+            member.worker.current_epoch = epoch
+            member.worker.epochs = dict.fromkeys(range(settings.kafka_partitions), epoch)
+        batches = polls(log, args.poll, topic)
+        del log
+        settle_collector(settings.gc_young_threshold)  # as the worker process does
+        profiler = cProfile.Profile() if args.profile else None
+        if args.under_callgrind:
+            _callgrind("on")
+        if profiler:
+            profiler.enable()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for batch in batches:
+            host.process(batch)
+        host.settle()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        if args.under_callgrind:
+            _callgrind("off")
+        n = sum(len(m) for batch in batches for m in batch.values())
+        applied = {m.name: m.worker.applied for m in host.members}
+        print(
+            f"{n} events in {len(batches)} polls of {args.poll}, {len(chosen)} projections: "
+            f"CPU {cpu / n * 1e3:.3f} ms/event, wall {wall:.2f} s ({n / wall:.0f}/s); "
+            f"applied {applied}"
+        )
+    finally:
+        system.close()
+    return 0
+
+
+def _callgrind(state: str) -> None:
+    """Turn callgrind's counting of this process on or off."""
+    subprocess.run(
+        ["callgrind_control", "--instr=" + state, str(os.getpid())], check=True, capture_output=True
+    )
+
+
+def _count_instructions(argv: Sequence[str]) -> int:
+    """Run this bench under callgrind, counting only the polls' work; print it per event."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed")
+    inner = [a for a in argv if a != "--instructions"]
+    valgrind = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        "--cache-sim=no",
+        "--callgrind-out-file=/dev/null",
+    ]
+    result = subprocess.run(
+        [*valgrind, sys.executable, "-m", "bench.host_apply", *inner, "--under-callgrind"],
+        capture_output=True,
+        text=True,
+    )
+    print(result.stdout, end="")
+    found = re.findall(r"I\s+refs:\s+([\d,]+)", result.stderr)
+    events = re.findall(r"^(\d+) events in", result.stdout, re.MULTILINE)
+    if result.returncode or not found or not events:
+        print(result.stderr[-3000:], file=sys.stderr)
+        return result.returncode or 1
+    total = int(found[-1].replace(",", ""))
+    print(f"instructions per event: {total / int(events[0]) / 1e3:.1f} k ({total:,} in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
