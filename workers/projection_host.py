@@ -36,6 +36,7 @@ from projections.envelope import EventEnvelope
 from workers.projection_worker import (
     SMALL_BATCH,
     EpochWatch,
+    PollReads,
     ProjectionWorker,
     RelayEpochChanged,
     _header,
@@ -94,9 +95,12 @@ def take(
         if polled_from[tp.partition] > start:
             continue
         epoch = epochs.get(tp.partition)
-        mine = [
-            m for m in messages if m.offset >= start or _header(m, "epoch") not in (None, epoch)
-        ]
+        if messages[0].offset >= start:
+            mine = messages  # the same list: the host reads it once for all (PollReads)
+        else:
+            mine = [
+                m for m in messages if m.offset >= start or _header(m, "epoch") not in (None, epoch)
+            ]
         if mine:
             taken[tp] = mine
             # As a consumer's position moves on a poll; a seek while the worker accepts
@@ -425,21 +429,13 @@ class ProjectionHost:
                 fetched_from = first
             polled_from[tp.partition] = fetched_from
             self.fetch_at[tp.partition] = messages[-1].offset + 1
-        decoded: dict[tuple[int, int], EventEnvelope] = {}
-
-        def decode(message: Any) -> EventEnvelope:
-            key = (message.partition, message.offset)
-            envelope = decoded.get(key)
-            if envelope is None:
-                envelope = decoded[key] = EventEnvelope.from_json(message.value)
-            return envelope
-
+        reads = PollReads(records)
         prepared: list[tuple[_Member, list[EventEnvelope], list[tuple[Any, ...]]]] = []
         for member in self._active():
             taken = take(member.cursor, member.worker.epochs, records, polled_from)
             if not taken:
                 continue
-            batch = member.worker.prepare(taken, decode)
+            batch = member.worker.prepare(taken, reads)
             if batch is not None:
                 prepared.append((member, *batch))
         if not prepared:

@@ -17,7 +17,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -85,15 +85,52 @@ class EpochWatch:
             raise RelayEpochChanged(f"the relay's epoch went from {self.epoch} to {epoch}")
 
 
-def _decode(message: Any) -> EventEnvelope:
-    return EventEnvelope.from_json(message.value)
-
-
 def _header(message: Any, name: str) -> str | None:
     for key, value in message.headers or ():
         if key == name:
             return bytes(value).decode()
     return None
+
+
+class PollReads:
+    """A poll's messages as the workers read them: each epoch header and value once.
+
+    A host of several projections hands every one of them the same message lists;
+    each reading its own copy was 350,000 header scans and decode lookups per 50,000
+    events for seven projections. Lists are recognised by identity: a list a worker
+    filtered is read again, message by message, from a cache of the envelopes.
+    """
+
+    def __init__(self, records: dict[TopicPartition, list[Any]]) -> None:
+        self.records = records
+        self._epochs: dict[TopicPartition, list[str | None]] = {}
+        self._lists: dict[TopicPartition, list[EventEnvelope]] = {}
+        self._decoded: dict[tuple[int, int], EventEnvelope] = {}
+
+    def epochs(self, tp: TopicPartition, messages: Sequence[Any]) -> list[str | None]:
+        """The epoch header of each message."""
+        if messages is not self.records.get(tp):
+            return [_header(m, "epoch") for m in messages]
+        found = self._epochs.get(tp)
+        if found is None:
+            found = self._epochs[tp] = [_header(m, "epoch") for m in messages]
+        return found
+
+    def envelopes(self, tp: TopicPartition, messages: Sequence[Any]) -> list[EventEnvelope]:
+        """The envelope of each message."""
+        if messages is self.records.get(tp):
+            found = self._lists.get(tp)
+            if found is None:
+                found = self._lists[tp] = [self._decode(m) for m in messages]
+            return found
+        return [self._decode(m) for m in messages]
+
+    def _decode(self, message: Any) -> EventEnvelope:
+        key = (message.partition, message.offset)
+        envelope = self._decoded.get(key)
+        if envelope is None:
+            envelope = self._decoded[key] = EventEnvelope.from_json(message.value)
+        return envelope
 
 
 def await_rejoin(consumer: Any) -> None:
@@ -273,12 +310,25 @@ class ProjectionWorker:
         self.stale_epochs.add(epoch)
         return False
 
-    def _accept(self, tp: TopicPartition, messages: Sequence[Any]) -> list[Any]:
-        """The messages of this incarnation of the topic; rewinds on a new one."""
+    def _accept(
+        self, tp: TopicPartition, messages: Sequence[Any], epochs: Sequence[str | None]
+    ) -> Sequence[Any]:
+        """The messages of this incarnation of the topic; rewinds on a new one.
+
+        ``epochs`` holds each message's epoch header. When every message carries the
+        partition's epoch and it is the relay's, as nearly always, ``messages`` itself.
+        """
         assert self.consumer is not None
+        first = epochs[0] if epochs else None
+        if (
+            first is not None
+            and first == self.current_epoch
+            and first == self.epochs.get(tp.partition)
+            and epochs.count(first) == len(epochs)
+        ):
+            return messages
         accepted: list[Any] = []
-        for message in messages:
-            epoch = _header(message, "epoch")
+        for message, epoch in zip(messages, epochs, strict=True):
             if epoch is not None and not self._is_current(epoch):
                 # A message of an epoch the relay has left: it republished the whole store
                 # under the current one, so nothing here is needed. And it may be harmful:
@@ -308,21 +358,22 @@ class ProjectionWorker:
     def prepare(
         self,
         records: dict[TopicPartition, list[Any]],
-        decode: Callable[[Any], EventEnvelope] | None = None,
+        reads: PollReads | None = None,
     ) -> tuple[list[EventEnvelope], list[tuple[Any, ...]]] | None:
         """The envelopes of one poll this projection takes, and the offsets to store.
 
-        ``decode`` turns a message into its envelope (a host of several projections
-        decodes each message once for all of them). None when nothing is to be applied.
+        ``reads`` reads the messages (a host of several projections reads each message
+        once for all of them). None when nothing is to be applied.
         """
-        decode = decode or _decode
+        reads = reads or PollReads(records)
         envelopes: list[EventEnvelope] = []
         offsets: list[tuple[Any, ...]] = []
         for tp in sorted(records, key=lambda t: t.partition):
-            messages = self._accept(tp, records[tp])
+            polled = records[tp]
+            messages = self._accept(tp, polled, reads.epochs(tp, polled))
             if not messages:
                 continue
-            batch = [decode(m) for m in messages]
+            batch = reads.envelopes(tp, messages)
             envelopes.extend(batch)
             offsets.append(
                 (
