@@ -3,8 +3,10 @@
 Uses a schema that already holds events (``bench.apply --keep SCHEMA`` writes one). The
 store's log is turned into the messages the relay would publish (its value, headers and
 key, partitioned as the relay's producer does) and fed to ``ProjectionHost.process`` of
-every projection (or those named) in polls of ``--poll`` messages, in the order of the
-log, each poll one view transaction, the views reset first: what the deployed worker
+every projection (or those named) in polls of ``--poll`` messages, one partition after
+the other as a fetch of a full topic returns them (``--order log``: in the order of the
+log, as while the relay publishes), each poll one view transaction, the views reset
+first: what the deployed worker
 process does once kafka-python has parsed a fetch. The fetch and the parse are not
 measured here (``bench.kafka_profile --host`` measures them with a broker); so the
 polls have the same size in every run, and the count of instructions repeats.
@@ -73,16 +75,29 @@ def messages(system: Any, topic: str, partitions: int, epoch: str) -> list[Any]:
     return out
 
 
-def polls(log: list[Any], size: int, topic: str) -> list[dict[Any, list[Any]]]:
-    """``log`` in polls of ``size`` messages, each grouped by partition as a poll returns."""
+def polls(log: list[Any], size: int, topic: str, order: str) -> list[dict[Any, list[Any]]]:
+    """``log`` in polls of at most ``size`` messages, grouped by partition as a poll returns.
+
+    ``partition``: one partition after the other, as a fetch of a topic that holds the
+    whole log returns them (a poll ends with its partition's fetched records). ``log``:
+    in the order of the log, as polls come while the relay publishes.
+    """
     from kafka import TopicPartition
 
-    out = []
-    for start in range(0, len(log), size):
-        poll: dict[Any, list[Any]] = {}
-        for message in log[start : start + size]:
-            poll.setdefault(TopicPartition(topic, message.partition), []).append(message)
-        out.append(poll)
+    out: list[dict[Any, list[Any]]] = []
+    if order == "log":
+        for start in range(0, len(log), size):
+            poll: dict[Any, list[Any]] = {}
+            for message in log[start : start + size]:
+                poll.setdefault(TopicPartition(topic, message.partition), []).append(message)
+            out.append(poll)
+        return out
+    by_partition: dict[int, list[Any]] = {}
+    for message in log:
+        by_partition.setdefault(message.partition, []).append(message)
+    for partition, messages in sorted(by_partition.items()):
+        tp = TopicPartition(topic, partition)
+        out.extend({tp: messages[i : i + size]} for i in range(0, len(messages), size))
     return out
 
 
@@ -91,6 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", default=PG_DEFAULT)
     parser.add_argument("--schema", required=True, help="a schema holding events")
     parser.add_argument("--poll", type=int, default=5000, help="messages per poll")
+    parser.add_argument(
+        "--order",
+        choices=["partition", "log"],
+        default="partition",
+        help="polls of one partition after the other (a full topic's fetch), or in log order",
+    )
     parser.add_argument("--only", action="append", help="projection name (repeatable)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the polls into FILE")
     parser.add_argument(
@@ -131,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             member.cursor.owned.update(every)
             member.worker.current_epoch = epoch
             member.worker.epochs = dict.fromkeys(range(settings.kafka_partitions), epoch)
-        batches = polls(log, args.poll, topic)
+        batches = polls(log, args.poll, topic, args.order)
         del log
         settle_collector(settings.gc_young_threshold)  # as the worker process does
         profiler = cProfile.Profile() if args.profile else None
@@ -152,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         n = sum(len(m) for batch in batches for m in batch.values())
         applied = {m.name: m.worker.applied for m in host.members}
         print(
-            f"{n} events in {len(batches)} polls of {args.poll}, {len(chosen)} projections: "
+            f"{n} events in {len(batches)} polls of at most {args.poll} ({args.order} order), "
+            f"{len(chosen)} projections: "
             f"CPU {cpu / n * 1e3:.3f} ms/event, wall {wall:.2f} s ({n / wall:.0f}/s); "
             f"applied {applied}"
         )
