@@ -296,27 +296,39 @@ def apply_events(
     over (``Projection.aggregate_types``).
     """
     seen_view = applied_view(projection.name)
+    takes, apply = projection.takes, projection.apply
     highest = 0
+    # The versions this batch applied, written once per aggregate at the end: a poll
+    # holds several events of most aggregates it touches. On a failure the transaction
+    # is rolled back, so none of them stands anyway.
+    applied: dict[str, int] = {}
     for envelope in envelopes:
-        if not projection.takes(envelope.aggregate_type):
+        if not takes(envelope.aggregate_type):
             continue
-        seen = batch.get(seen_view, envelope.aggregate_id)
-        last = int(seen["version"]) if seen else 0
-        if envelope.version <= last:
+        aggregate_id = envelope.aggregate_id
+        last = applied.get(aggregate_id)
+        if last is None:
+            seen = batch.get(seen_view, aggregate_id)
+            last = int(seen["version"]) if seen else 0
+        version = envelope.version
+        if version <= last:
             continue
-        if envelope.version != last + 1:
+        if version != last + 1:
             raise ProjectionGap(
-                f"{projection.name}: {envelope.aggregate_type} {envelope.aggregate_id} jumps "
-                f"from version {last} to {envelope.version} at position {envelope.position}"
+                f"{projection.name}: {envelope.aggregate_type} {aggregate_id} jumps "
+                f"from version {last} to {version} at position {envelope.position}"
             )
         try:
-            projection.apply(envelope, batch)
+            apply(envelope, batch)
         except STORE_ERRORS:
             raise
         except Exception as error:
             raise EventFailed(projection.name, envelope, error) from error
-        batch.put(seen_view, envelope.aggregate_id, {"version": envelope.version})
-        highest = max(highest, envelope.position)
+        applied[aggregate_id] = version
+        if envelope.position > highest:
+            highest = envelope.position
+    for aggregate_id, version in applied.items():
+        batch.put(seen_view, aggregate_id, {"version": version})
     if highest:
         batch.put(*stamp_of(projection.name), {"token": uuid.uuid4().hex})
     return highest

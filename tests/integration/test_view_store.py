@@ -119,6 +119,14 @@ def test_redelivered_and_duplicated_events_change_nothing(system: System) -> Non
     assert every_view(system) == before
 
 
+def test_a_batch_holding_each_new_event_twice_applies_it_once(system: System) -> None:
+    # As after a relay crash: its republished batch lands in the same poll as the first.
+    log = history().log
+    doubled = [e for pair in zip(log, log, strict=True) for e in pair]
+    assert consume(system, doubled, 1000) == log[-1].position
+    assert every_view(system) == in_memory(system, log)
+
+
 def test_in_process_apply_tracks_positions_once(system: System) -> None:
     log = history().log
     recorder = system.view_recorder
