@@ -24,7 +24,9 @@ end. Phases, in order:
    ``--api-clients`` concurrent keep-alive connections (``Connection``: a minimal asyncio
    HTTP/1.1 client; httpx would be the bottleneck). Each server runs alone, the relay and
    workers stopped (nobody relays or projects the bare route's events; the API's are
-   stored, as during a broker outage): the ratios compare these. Then the relay and
+   stored, as during a broker outage), and the two take turns (``API_TURNS`` blocks
+   each, in ABBA order, so the machine's drifting speed weighs on both alike): the
+   ratios compare these. Then the relay and
    workers are restarted, catch up, and the API runs once more with them live on the
    same cores, reported beside.
 4. **Freshness.** ``POST /tasks/{id}/urge`` at a steady ``--fresh-rate`` per second for
@@ -114,6 +116,8 @@ step k + 1, so consecutive events belong to different aggregates."""
 
 DRAIN_LIMIT_S = 420.0
 LOAD_LIMIT_S = 240.0
+API_TURNS = 6
+"""The bare route and the API take turns at a burst this many times each (ABBA order)."""
 RAW_LIMIT_S = 180.0
 JOIN_LIMIT_S = 60.0
 START_LIMIT_S = 30.0
@@ -275,6 +279,27 @@ class LoadResult:
             "p99_ms": round(percentile(lat, 99), 2),
             "max_ms": round(max(lat), 2) if lat else math.nan,
         }
+
+
+def merged(turns: Sequence[tuple[LoadResult, dict[str, float]]]) -> LoadResult:
+    """One server's turns of a burst as one result: their requests, time and latencies."""
+    result = LoadResult(turns[0][0].name)
+    for part, _ in turns:
+        result.sent += part.sent
+        result.ok += part.ok
+        result.seconds += part.seconds
+        result.latencies_ms.extend(part.latencies_ms)
+        result.errors.update(part.errors)
+    return result
+
+
+def merged_cores(phases: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The CPU cores of several measured phases as one: weighted by their wall time."""
+    wall = sum(p["wall_s"] for p in phases)
+    roles = {role for p in phases for role in p if role != "wall_s"}
+    cores = {role: sum(p.get(role, 0.0) * p["wall_s"] for p in phases) / wall for role in roles}
+    cores["wall_s"] = wall
+    return cores
 
 
 # ------------------------------------------------------------------------- workload
@@ -1494,27 +1519,14 @@ class Bench:
             "/ping",
             bare_port,
         )
-        self.meter.roles["api"] = [bare]
         bare_url = f"http://127.0.0.1:{bare_port}"
 
         def bare_request(n: int) -> tuple[str, dict[str, Any]]:
             return "/things", {"note": f"第 {n} 次"}
 
-        log(f"bare route: {requests} requests from {clients} clients")
-        asyncio.run(closed_loop("warm-up", bare_url, warmup, clients, bare_request, {}, 60))
-        with self.meter.phase("api_bare", self.cpu):
-            bare_result = asyncio.run(
-                closed_loop(
-                    "bare", bare_url, requests, clients, bare_request, {}, LOAD_LIMIT_S, warmup
-                )
-            )
-        bare.stop()
-        self.servers.remove(bare)
-
         api_port = free_port()
         argv = [*self.cli, "serve", "--store", self.store, "--bus", self.bus]
         server = self.start_server("api", [*argv, "--port", str(api_port)], "/health", api_port)
-        self.meter.roles["api"] = [server]
         api_url = f"http://127.0.0.1:{api_port}"
         headers = {"Authorization": f"Bearer {token}"}
 
@@ -1526,11 +1538,43 @@ class Bench:
                 closed_loop(name, api_url, requests, clients, urge, headers, LOAD_LIMIT_S, warmup)
             )
 
-        log(f"tiaokuai serve: {requests} POST /tasks/{{id}}/urge from {clients} clients, alone")
+        asyncio.run(closed_loop("warm-up", bare_url, warmup, clients, bare_request, {}, 60))
         asyncio.run(closed_loop("warm-up", api_url, warmup, clients, urge, headers, 60))
-        self.profile("api", server, min(20, requests / 150))
-        with self.meter.phase("api", self.cpu):
-            api_result = burst("api")
+        # In turns (bare, api, api, bare, ...): this machine's speed drifts within a minute,
+        # and one server's whole burst after the other's measured the drift as much as
+        # the servers (API ratios of 0.75 and 0.93 in two runs of the same API code).
+        log(
+            f"bare route and tiaokuai serve (POST /tasks/{{id}}/urge): {requests} requests "
+            f"each from {clients} clients, in {API_TURNS} turns each, alone"
+        )
+        turns: dict[str, list[tuple[LoadResult, dict[str, float]]]] = {"bare": [], "api": []}
+        block = max(1, requests // API_TURNS)
+        for turn in range(API_TURNS):
+            order = ("bare", "api") if turn % 2 == 0 else ("api", "bare")
+            for which in order:
+                self.meter.roles["api"] = [bare if which == "bare" else server]
+                if which == "api" and turn == 0:
+                    self.profile("api", server, min(20, requests / 150))
+                spent: dict[str, dict[str, float]] = {}
+                offset = warmup + turn * block
+                with self.meter.phase(which, spent):
+                    if which == "bare":
+                        got = closed_loop(
+                            "bare", bare_url, block, clients, bare_request, {}, LOAD_LIMIT_S,
+                            offset,
+                        )  # fmt: skip
+                    else:
+                        got = closed_loop(
+                            "api", api_url, block, clients, urge, headers, LOAD_LIMIT_S, offset
+                        )
+                    result = asyncio.run(got)
+                turns[which].append((result, spent[which]))
+        bare_result, api_result = merged(turns["bare"]), merged(turns["api"])
+        self.cpu["api_bare"] = merged_cores([c for _, c in turns["bare"]])
+        self.cpu["api"] = merged_cores([c for _, c in turns["api"]])
+        bare.stop()
+        self.servers.remove(bare)
+        self.meter.roles["api"] = [server]
 
         log("restarting the relay and the projection workers on what the API stored")
         since, restarted = datetime.now().astimezone(), time.monotonic()
@@ -1799,8 +1843,9 @@ def _api_table(out: Report, api: dict[str, Any]) -> None:
     behind = api["views_behind_after_burst_s"]
     if "catch_up_after_restart_s" in api:
         out.line(
-            "   each server alone first (relay and workers stopped, as nobody relays the bare "
-            "route's events); restarted, they had every view caught up "
+            f"   each server alone first, in {API_TURNS} turns each (relay and workers stopped, "
+            "as nobody relays the bare route's events); restarted, they had every view "
+            "caught up "
             f"{api['catch_up_after_restart_s']:.1f} s later, joining their groups included"
         )
     out.line(f"   live: views caught up {behind:.2f} s after the burst's last response")
