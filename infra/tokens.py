@@ -15,7 +15,7 @@ import hashlib
 import secrets
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,6 +76,8 @@ class TokenStore:
         self._forgotten = 0
         """Counts ``forget`` calls: a lookup that began before one does not remember."""
         self._refresher: ThreadPoolExecutor | None = None
+        self._lookups: dict[str, tuple[Future[Principal | None], int]] = {}
+        """token hash → the lookup in flight for it, and ``_forgotten`` when it began."""
         if isinstance(datastore, PostgresDatastore):
             table: Any = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(TABLE))
             self._create: list[Any] = [
@@ -166,12 +168,39 @@ class TokenStore:
         return principal
 
     def resolve(self, token: str) -> Principal | None:
-        """The principal of a valid token; None when unknown, revoked or expired."""
+        """The principal of a valid token; None when unknown, revoked or expired.
+
+        Requests that miss the cache together share one lookup: after a pause longer
+        than the cache time, a burst of 50 requests of one token made 50 lookups at
+        once, and each waited for all of them. A request joins a lookup only if no
+        ``forget`` came since it began, so a revocation here still holds at once.
+        """
         digest = hash_token(token)
         entry = self._cache.get(digest)
         if entry is not None and time.monotonic() < entry[1]:
             return entry[0]
-        return self._look_up(digest)
+        with self._lock:
+            shared = self._lookups.get(digest)
+            if shared is not None and shared[1] == self._forgotten:
+                joined: Future[Principal | None] | None = shared[0]
+            else:
+                joined = None
+                mine: Future[Principal | None] = Future()
+                self._lookups[digest] = (mine, self._forgotten)
+        if joined is not None:
+            return joined.result()
+        try:
+            principal = self._look_up(digest)
+        except BaseException as error:
+            mine.set_exception(error)
+            raise
+        else:
+            mine.set_result(principal)
+            return principal
+        finally:
+            with self._lock:
+                if self._lookups.get(digest, (None,))[0] is mine:
+                    del self._lookups[digest]
 
     def _look_up(self, digest: str) -> Principal | None:
         forgotten = self._forgotten

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -108,3 +109,93 @@ def test_a_revocation_here_is_not_undone_by_a_lookup_in_flight(system: System) -
     assert tokens.cached(token) is None  # but it is not remembered
     assert tokens.resolve(token) == principal  # (not revoked in the database here)
     assert tokens.cached(token) == principal
+
+
+def _held_lookups(
+    tokens: TokenStore, monkeypatch: Any, *, fail: bool = False
+) -> tuple[list[str], threading.Event, threading.Event]:
+    """Every lookup reads the row, then waits for ``release``; the digests looked up."""
+    calls: list[str] = []
+    reading, release = threading.Event(), threading.Event()
+    look_up = tokens._look_up
+
+    def held(digest: str) -> Any:
+        calls.append(digest)
+        found = None if fail else look_up(digest)  # a lookup that read caches its answer
+        reading.set()
+        release.wait(10)
+        if fail:
+            raise RuntimeError("the store went away")
+        return found
+
+    monkeypatch.setattr(tokens, "_look_up", held)
+    return calls, reading, release
+
+
+def _resolving(tokens: TokenStore, token: str, n: int) -> tuple[list[Any], list[threading.Thread]]:
+    answers: list[Any] = []
+
+    def one() -> None:
+        try:
+            answers.append(tokens.resolve(token))
+        except Exception as error:
+            answers.append(error)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    return answers, threads
+
+
+def test_requests_missing_the_cache_together_share_one_lookup(
+    system: System, monkeypatch: Any
+) -> None:
+    tokens = TokenStore(system.tokens.datastore, cache_seconds=60)
+    principal, token = tokens.issue(role=Role.AUDITOR, unit=None, name="a")
+    calls, reading, release = _held_lookups(tokens, monkeypatch)
+    answers, threads = _resolving(tokens, token, 1)
+    assert reading.wait(5)
+    more, others = _resolving(tokens, token, 20)
+    time.sleep(0.1)  # the twenty are waiting for the lookup in flight
+    release.set()
+    for thread in [*threads, *others]:
+        thread.join(5)
+    assert answers + more == [principal] * 21
+    assert len(calls) == 1
+
+
+def test_a_request_after_a_revocation_here_does_not_share_an_older_lookup(
+    system: System, monkeypatch: Any
+) -> None:
+    tokens = TokenStore(system.tokens.datastore, cache_seconds=60)
+    principal, token = tokens.issue(role=Role.AUDITOR, unit=None, name="a")
+    calls, reading, release = _held_lookups(tokens, monkeypatch)
+    answers, threads = _resolving(tokens, token, 1)
+    assert reading.wait(5)  # the first lookup read the row while the token was valid
+    tokens.revoke(principal.principal_id)
+    later, others = _resolving(tokens, token, 1)
+    assert _until(lambda: len(calls) == 2)  # its own lookup, not the one in flight
+    release.set()
+    for thread in [*threads, *others]:
+        thread.join(5)
+    assert later == [None]
+    assert answers == [principal]  # begun before the revocation, as without sharing
+
+
+def test_a_shared_lookup_that_fails_fails_every_request_waiting_on_it(
+    system: System, monkeypatch: Any
+) -> None:
+    tokens = TokenStore(system.tokens.datastore, cache_seconds=60)
+    _, token = tokens.issue(role=Role.AUDITOR, unit=None, name="a")
+    calls, reading, release = _held_lookups(tokens, monkeypatch, fail=True)
+    answers, threads = _resolving(tokens, token, 1)
+    assert reading.wait(5)
+    more, others = _resolving(tokens, token, 5)
+    time.sleep(0.1)
+    release.set()
+    for thread in [*threads, *others]:
+        thread.join(5)
+    assert len(answers + more) == 6
+    assert all(isinstance(a, RuntimeError) for a in answers + more)
+    assert len(calls) == 1
+    assert tokens._lookups == {}
