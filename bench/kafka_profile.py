@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,16 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         time.sleep(0.05)
 
                 watcher = threading.Thread(target=watch, daemon=True)
-                profiler = cProfile.Profile() if profile_dir else None
                 b0, c0, w0 = process_cpu(broker.process.pid), time.process_time(), time.time()
                 watcher.start()
-                if profiler:
-                    profiler.enable()
-                worker.run()
-                if profiler:
-                    profiler.disable()
-                    assert profile_dir is not None
-                    profiler.dump_stats(str(profile_dir / f"{projection.name}.prof"))
+                _profiled(worker.run, profile_dir, projection.name)
                 cpu, wall = time.process_time() - c0, time.time() - w0
                 bcpu = process_cpu(broker.process.pid) - b0
                 print(
@@ -133,6 +126,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             system.close()
     print("done", file=sys.stderr)
     return 0
+
+
+def _profiled(run: Callable[[], None], profile_dir: Path | None, name: str) -> None:
+    """``run()``, and with ``profile_dir`` its cProfile in ``<name>.prof`` there."""
+    if profile_dir is None:
+        run()
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        run()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(str(profile_dir / f"{name}.prof"))
 
 
 def _from_topic_start(
@@ -244,14 +251,7 @@ def _run_host(
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    profiler = cProfile.Profile() if profile_dir else None
-    if profiler:
-        profiler.enable()
-    host.run()
-    if profiler:
-        profiler.disable()
-        assert profile_dir is not None
-        profiler.dump_stats(str(profile_dir / "host.prof"))
+    _profiled(host.run, profile_dir, "host")
     gc.callbacks.remove(collector)
     wall = marks["w1"] - marks["w0"]
     cpu = marks["c1"] - marks["c0"]

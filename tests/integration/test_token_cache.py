@@ -147,20 +147,28 @@ def _resolving(tokens: TokenStore, token: str, n: int) -> tuple[list[Any], list[
     return answers, threads
 
 
+def _burst_behind_a_held_lookup(
+    tokens: TokenStore, token: str, monkeypatch: Any, n: int, *, fail: bool = False
+) -> tuple[list[Any], list[str]]:
+    """One request's lookup held while ``n`` more come; every answer, and the lookups."""
+    calls, reading, release = _held_lookups(tokens, monkeypatch, fail=fail)
+    answers, threads = _resolving(tokens, token, 1)
+    assert reading.wait(5)
+    more, others = _resolving(tokens, token, n)
+    time.sleep(0.1)  # the others are waiting for the lookup in flight
+    release.set()
+    for thread in [*threads, *others]:
+        thread.join(5)
+    return answers + more, calls
+
+
 def test_requests_missing_the_cache_together_share_one_lookup(
     system: System, monkeypatch: Any
 ) -> None:
     tokens = TokenStore(system.tokens.datastore, cache_seconds=60)
     principal, token = tokens.issue(role=Role.AUDITOR, unit=None, name="a")
-    calls, reading, release = _held_lookups(tokens, monkeypatch)
-    answers, threads = _resolving(tokens, token, 1)
-    assert reading.wait(5)
-    more, others = _resolving(tokens, token, 20)
-    time.sleep(0.1)  # the twenty are waiting for the lookup in flight
-    release.set()
-    for thread in [*threads, *others]:
-        thread.join(5)
-    assert answers + more == [principal] * 21
+    answers, calls = _burst_behind_a_held_lookup(tokens, token, monkeypatch, 20)
+    assert answers == [principal] * 21
     assert len(calls) == 1
 
 
@@ -187,15 +195,8 @@ def test_a_shared_lookup_that_fails_fails_every_request_waiting_on_it(
 ) -> None:
     tokens = TokenStore(system.tokens.datastore, cache_seconds=60)
     _, token = tokens.issue(role=Role.AUDITOR, unit=None, name="a")
-    calls, reading, release = _held_lookups(tokens, monkeypatch, fail=True)
-    answers, threads = _resolving(tokens, token, 1)
-    assert reading.wait(5)
-    more, others = _resolving(tokens, token, 5)
-    time.sleep(0.1)
-    release.set()
-    for thread in [*threads, *others]:
-        thread.join(5)
-    assert len(answers + more) == 6
-    assert all(isinstance(a, RuntimeError) for a in answers + more)
+    answers, calls = _burst_behind_a_held_lookup(tokens, token, monkeypatch, 5, fail=True)
+    assert len(answers) == 6
+    assert all(isinstance(a, RuntimeError) for a in answers)
     assert len(calls) == 1
     assert tokens._lookups == {}
