@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import shutil
 import socket
 import tempfile
@@ -34,7 +33,7 @@ from bench.pipeline import (
     _quiet_logs,
     closed_loop,
 )
-from bench.support import free_port
+from bench.support import callgrind_total, free_port
 
 STARTUP_S = 300
 """How long a server may take to answer under valgrind (about fifty times slower)."""
@@ -69,10 +68,10 @@ def _served(
             raise RuntimeError(f"{count - result.ok} requests failed: {dict(result.errors)}")
     finally:
         child.stop(timeout=120)
-    found = re.findall(rb"I\s+refs:\s+([\d,]+)", child.log_path.read_bytes())
-    if not found:
+    total = callgrind_total(child.log_path.read_text(errors="replace"))
+    if total is None:
         raise RuntimeError(f"no instruction count in the server's log:\n{child.tail()}")
-    return int(found[-1].replace(b",", b""))
+    return total
 
 
 def main(argv: Sequence[str] | None = None) -> int:

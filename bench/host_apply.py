@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.pipeline import PG_DEFAULT, _quiet_logs
+from bench.support import callgrind_total
 
 
 def messages(system: Any, topic: str, partitions: int, epoch: str) -> list[Any]:
@@ -44,13 +45,13 @@ def messages(system: Any, topic: str, partitions: int, epoch: str) -> list[Any]:
     from workers.relay import message_headers
 
     app = system.app
-    hash_of = KeyHashCache()._hash
+    partitioner = KeyHashCache()
     next_offset = [0] * partitions
     out = []
     for notification in app.recorder.select_notifications(start=1, limit=app.head()):
         envelope = envelope_from(notification, app.envelope_mapper)
         key = envelope.aggregate_id.encode()
-        partition = (hash_of(key) & 0x7FFFFFFF) % partitions
+        partition = partitioner.partition_of(key, partitions)
         offset = next_offset[partition]
         next_offset[partition] += 1
         value = envelope.to_json()
@@ -208,12 +209,11 @@ def _count_instructions(argv: Sequence[str]) -> int:
         text=True,
     )
     print(result.stdout, end="")
-    found = re.findall(r"I\s+refs:\s+([\d,]+)", result.stderr)
+    total = callgrind_total(result.stderr)
     events = re.findall(r"^(\d+) events in", result.stdout, re.MULTILINE)
-    if result.returncode or not found or not events:
+    if result.returncode or total is None or not events:
         print(result.stderr[-3000:], file=sys.stderr)
         return result.returncode or 1
-    total = int(found[-1].replace(",", ""))
     print(f"instructions per event: {total / int(events[0]) / 1e3:.1f} k ({total:,} in all)")
     return 0
 

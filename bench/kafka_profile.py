@@ -102,14 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 worker.current_epoch = epoch
 
                 def watch(worker: ProjectionWorker = worker, group: str = group) -> None:
-                    while True:
-                        stored = state.partition_offsets(group, topic)
-                        if all(
-                            p in stored and stored[p].next_offset >= end for p, end in ends.items()
-                        ):
-                            worker.stop()
-                            return
+                    while not _reached(state, group, topic, ends):
                         time.sleep(0.05)
+                    worker.stop()
 
                 watcher = threading.Thread(target=watch, daemon=True)
                 b0, c0, w0 = process_cpu(broker.process.pid), time.process_time(), time.time()
@@ -140,6 +135,12 @@ def _profiled(run: Callable[[], None], profile_dir: Path | None, name: str) -> N
     finally:
         profiler.disable()
         profiler.dump_stats(str(profile_dir / f"{name}.prof"))
+
+
+def _reached(state: Any, group: str, topic: str, ends: dict[int, int]) -> bool:
+    """Whether ``group`` stored, with its views, the end offset of every partition."""
+    stored = state.partition_offsets(group, topic)
+    return all(p in stored and stored[p].next_offset >= end for p, end in ends.items())
 
 
 def _from_topic_start(
@@ -235,19 +236,11 @@ def _run_host(
         marks["b0"], marks["c0"] = process_cpu(broker_pid), time.process_time()
         marks["w0"] = time.time()
         started.append(marks["w0"])
-        while True:
-            done = True
-            for group in groups:
-                stored = state.partition_offsets(group, topic)
-                if not all(p in stored and stored[p].next_offset >= e for p, e in ends.items()):
-                    done = False
-                    break
-            if done:
-                marks["w1"], marks["c1"] = time.time(), time.process_time()
-                marks["b1"] = process_cpu(broker_pid)
-                host.stop()
-                return
+        while not all(_reached(state, group, topic, ends) for group in groups):
             time.sleep(0.02)
+        marks["w1"], marks["c1"] = time.time(), time.process_time()
+        marks["b1"] = process_cpu(broker_pid)
+        host.stop()
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()

@@ -281,10 +281,10 @@ class LoadResult:
         }
 
 
-def merged(turns: Sequence[tuple[LoadResult, dict[str, float]]]) -> LoadResult:
+def merged(turns: Sequence[LoadResult]) -> LoadResult:
     """One server's turns of a burst as one result: their requests, time and latencies."""
-    result = LoadResult(turns[0][0].name)
-    for part, _ in turns:
+    result = LoadResult(turns[0].name)
+    for part in turns:
         result.sent += part.sent
         result.ok += part.ok
         result.seconds += part.seconds
@@ -1547,31 +1547,31 @@ class Bench:
             f"bare route and tiaokuai serve (POST /tasks/{{id}}/urge): {requests} requests "
             f"each from {clients} clients, in {API_TURNS} turns each, alone"
         )
-        turns: dict[str, list[tuple[LoadResult, dict[str, float]]]] = {"bare": [], "api": []}
+        # name → (its server, base URL, request, headers)
+        loads = {
+            "bare": (bare, bare_url, bare_request, {}),
+            "api": (server, api_url, urge, headers),
+        }
+        results: dict[str, list[LoadResult]] = {"bare": [], "api": []}
+        cores: dict[str, list[dict[str, float]]] = {"bare": [], "api": []}
         block = max(1, requests // API_TURNS)
         for turn in range(API_TURNS):
-            order = ("bare", "api") if turn % 2 == 0 else ("api", "bare")
-            for which in order:
-                self.meter.roles["api"] = [bare if which == "bare" else server]
+            for which in ("bare", "api") if turn % 2 == 0 else ("api", "bare"):
+                child, url, request, sent_headers = loads[which]
+                self.meter.roles["api"] = [child]
                 if which == "api" and turn == 0:
                     self.profile("api", server, min(20, requests / 150))
                 spent: dict[str, dict[str, float]] = {}
-                offset = warmup + turn * block
+                load = closed_loop(
+                    which, url, block, clients, request, sent_headers, LOAD_LIMIT_S,
+                    warmup + turn * block,
+                )  # fmt: skip
                 with self.meter.phase(which, spent):
-                    if which == "bare":
-                        got = closed_loop(
-                            "bare", bare_url, block, clients, bare_request, {}, LOAD_LIMIT_S,
-                            offset,
-                        )  # fmt: skip
-                    else:
-                        got = closed_loop(
-                            "api", api_url, block, clients, urge, headers, LOAD_LIMIT_S, offset
-                        )
-                    result = asyncio.run(got)
-                turns[which].append((result, spent[which]))
-        bare_result, api_result = merged(turns["bare"]), merged(turns["api"])
-        self.cpu["api_bare"] = merged_cores([c for _, c in turns["bare"]])
-        self.cpu["api"] = merged_cores([c for _, c in turns["api"]])
+                    results[which].append(asyncio.run(load))
+                cores[which].append(spent[which])
+        bare_result, api_result = merged(results["bare"]), merged(results["api"])
+        self.cpu["api_bare"] = merged_cores(cores["bare"])
+        self.cpu["api"] = merged_cores(cores["api"])
         bare.stop()
         self.servers.remove(bare)
         self.meter.roles["api"] = [server]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -142,3 +143,9 @@ class PostgresMeter:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
+
+
+def callgrind_total(log: str) -> int | None:
+    """The instructions callgrind counted, from the summary it writes at exit (None if none)."""
+    found = re.findall(r"I\s+refs:\s+([\d,]+)", log)
+    return int(found[-1].replace(",", "")) if found else None

@@ -17,8 +17,8 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 import structlog
@@ -92,6 +92,13 @@ def _header(message: Any, name: str) -> str | None:
     return None
 
 
+def _epoch(message: Any) -> str | None:
+    return _header(message, "epoch")
+
+
+_T = TypeVar("_T")
+
+
 class PollReads:
     """A poll's messages as the workers read them: each epoch header and value once.
 
@@ -109,21 +116,26 @@ class PollReads:
 
     def epochs(self, tp: TopicPartition, messages: Sequence[Any]) -> list[str | None]:
         """The epoch header of each message."""
-        if messages is not self.records.get(tp):
-            return [_header(m, "epoch") for m in messages]
-        found = self._epochs.get(tp)
-        if found is None:
-            found = self._epochs[tp] = [_header(m, "epoch") for m in messages]
-        return found
+        return self._each(tp, messages, self._epochs, _epoch)
 
     def envelopes(self, tp: TopicPartition, messages: Sequence[Any]) -> list[EventEnvelope]:
         """The envelope of each message."""
-        if messages is self.records.get(tp):
-            found = self._lists.get(tp)
-            if found is None:
-                found = self._lists[tp] = [self._decode(m) for m in messages]
-            return found
-        return [self._decode(m) for m in messages]
+        return self._each(tp, messages, self._lists, self._decode)
+
+    def _each(
+        self,
+        tp: TopicPartition,
+        messages: Sequence[Any],
+        kept: dict[TopicPartition, list[_T]],
+        read: Callable[[Any], _T],
+    ) -> list[_T]:
+        """``read`` of each message; of the polled list itself, kept for the next caller."""
+        if messages is not self.records.get(tp):
+            return [read(m) for m in messages]
+        found = kept.get(tp)
+        if found is None:
+            found = kept[tp] = [read(m) for m in messages]
+        return found
 
     def _decode(self, message: Any) -> EventEnvelope:
         key = (message.partition, message.offset)

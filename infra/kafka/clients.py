@@ -47,7 +47,11 @@ class KeyHashCache(DefaultPartitioner):  # type: ignore[misc]  # kafka-python is
         if topic not in cluster.topics():
             raise ValueError(f"Topic {topic} not found in ClusterMetadata")
         every = sorted(cluster.partitions_for_topic(topic))
-        return int(every[(self._hash(serialized_key) & 0x7FFFFFFF) % len(every)])
+        return int(every[self.partition_of(serialized_key, len(every))])
+
+    def partition_of(self, serialized_key: bytes, partitions: int) -> int:
+        """The partition of a key in a topic of partitions 0 to ``partitions - 1``."""
+        return int((self._hash(serialized_key) & 0x7FFFFFFF) % partitions)
 
 
 def producer(settings: Settings) -> KafkaProducer:

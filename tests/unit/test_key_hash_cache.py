@@ -33,9 +33,9 @@ def test_the_same_partition_as_the_default_partitioner(keys: list[bytes], count:
     cluster = Cluster("t", count)
     cached, default = KeyHashCache(keys=8), DefaultPartitioner()
     for key in [*keys, *keys]:  # the second time from the cache
-        assert cached.partition("t", None, key, None, None, cluster) == default.partition(
-            "t", None, key, None, None, cluster
-        )
+        expected = default.partition("t", None, key, None, None, cluster)
+        assert cached.partition("t", None, key, None, None, cluster) == expected
+        assert cached.partition_of(key, count) == expected  # without cluster metadata
 
 
 def test_a_remembered_key_follows_a_new_partition_count() -> None:
