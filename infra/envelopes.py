@@ -12,6 +12,7 @@ from eventsourcing.persistence import Mapper, Notification
 from domain.actor import Actor
 from domain.persons import Person
 from projections.envelope import EventEnvelope
+from projections.timeutil import iso
 
 _NOT_DATA = frozenset(
     {"originator_id", "originator_version", "originator_topic", "timestamp", "actor", "at"}
@@ -27,7 +28,7 @@ def plain(value: Any, *, persons: bool = True) -> Any:
     if isinstance(value, Person):
         return value.as_dict() if persons else {"person_id": value.id}
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+        return iso(value) if value.tzinfo is not None else value.astimezone(UTC).isoformat()
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, UUID):
