@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import os
 import time
-import uuid
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import install_error_handlers
@@ -70,10 +69,12 @@ class RequestContext:
             if name == b"x-request-id":
                 request_id = value.decode("latin-1")
                 break
-        request_id = request_id or uuid.uuid4().hex
+        # 32 hex digits, as uuid4().hex wrote them, without building a UUID.
+        request_id = request_id or os.urandom(16).hex()
         method, path = scope["method"], scope["path"]
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id, method=method, path=path)
+        id_bytes = request_id.encode("latin-1")
         state: dict[str, Any] = scope.setdefault("state", {})  # request.state lives here
         status = 500
         responded = False
@@ -82,7 +83,9 @@ class RequestContext:
             nonlocal status, responded
             if message["type"] == "http.response.start":
                 status, responded = message["status"], True
-                MutableHeaders(scope=message)["X-Request-Id"] = request_id
+                # Appended, not set through MutableHeaders (which scans the list to
+                # replace): only this middleware writes the header.
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", id_bytes)]
             await send(message)
 
         try:

@@ -60,3 +60,17 @@ def test_production_logs_are_json_lines() -> None:
     assert line["request_id"] == "r1"
     assert line["title"] == "快递员"
     assert line["level"] == "info"
+
+
+def test_a_request_without_an_id_gets_one_of_its_own(system: System) -> None:
+    api = Api(system)
+    api.principal("s", Role.SECRETARIAT)
+    seen = set()
+    for _ in range(2):
+        response = api.client.get("/units", headers=api.headers("s"))
+        assert response.status_code == 200
+        ids = [v for k, v in response.headers.multi_items() if k.lower() == "x-request-id"]
+        assert len(ids) == 1
+        assert len(ids[0]) == 32 and int(ids[0], 16) >= 0
+        seen.add(ids[0])
+    assert len(seen) == 2
