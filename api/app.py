@@ -30,6 +30,7 @@ from api.routes import (
     views,
 )
 from infra.bootstrap import System
+from infra.logging import request_line
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +90,8 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with request_line() as saved:
+                await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception("request.failed")
             if responded:
@@ -119,6 +121,8 @@ class RequestContext:
             status=status,
             ms=round(elapsed * 1000, 1),
             principal=principal.principal_id if principal else None,
+            # What the request saved: the command.saved lines it would have logged.
+            **({"saved": saved, "aggregate_id": saved[0]["aggregate_id"]} if saved else {}),
         )
 
 

@@ -40,6 +40,7 @@ from domain.persons import Person, PersonErasure
 from domain.tasks import SupervisedTask
 from domain.units import Unit, UnitKind
 from infra.clock import Clock, SystemClock
+from infra.logging import log_saved
 from infra.persons import PersonStore
 from infra.transcodings import ActorAsDict, PersonAsCiphertext, PersonAsReference
 
@@ -176,10 +177,12 @@ class TiaokuaiApplication(Application[UUID]):
         if self.repository.cache is not None:
             # What was just written is the newest state: the next command decides on it.
             self.repository.cache.put(aggregate.id, aggregate)
-        structlog.contextvars.bind_contextvars(aggregate_id=str(aggregate.id))
-        log.info(
-            "command.saved",
+        aggregate_id = str(aggregate.id)
+        structlog.contextvars.bind_contextvars(aggregate_id=aggregate_id)
+        log_saved(
+            log,
             aggregate_type=type(aggregate).__name__,
+            aggregate_id=aggregate_id,
             version=aggregate.version,
             events=len(pending),
             position=position,

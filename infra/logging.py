@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -88,3 +90,35 @@ def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
+
+
+_saved_in_request: ContextVar[list[dict[str, Any]] | None] = ContextVar(
+    "tiaokuai_saved_in_request", default=None
+)
+
+
+@contextmanager
+def request_line() -> Iterator[list[dict[str, Any]]]:
+    """Gather the commands saved while a request is served, for its one log line.
+
+    A request logs one line (a canonical log line) that names what it saved, instead of
+    a line per command beside the request's own: half the lines, and each line at its
+    cost was a twentieth of what the API spends on a command beyond the bare save. The
+    list is shared with the worker thread that runs the route (it copies the context,
+    and with it this reference).
+    """
+    saved: list[dict[str, Any]] = []
+    token = _saved_in_request.set(saved)
+    try:
+        yield saved
+    finally:
+        _saved_in_request.reset(token)
+
+
+def log_saved(logger: Any, **fields: Any) -> None:
+    """``command.saved``: onto the request's line when serving one, else its own line."""
+    saved = _saved_in_request.get()
+    if saved is None:
+        logger.info("command.saved", **fields)
+    else:
+        saved.append(fields)

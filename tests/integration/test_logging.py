@@ -8,8 +8,9 @@ import logging
 import structlog
 from structlog.testing import capture_logs
 
-from domain.actor import Role
+from domain.actor import SYSTEM, Role
 from domain.ids import unit_id
+from domain.units import UnitKind
 from infra.bootstrap import System
 from infra.logging import configure_logging
 from tests.integration.api_client import Api
@@ -28,15 +29,41 @@ def test_command_log_binds_request_principal_and_aggregate(system: System) -> No
         )
     assert response.status_code == 201
     assert response.headers["X-Request-Id"] == "req-42"
-    saved = [entry for entry in logs if entry["event"] == "command.saved"]
-    assert len(saved) == 1
-    assert saved[0]["request_id"] == "req-42"
-    assert saved[0]["principal"] == principal.principal_id
-    assert saved[0]["aggregate_type"] == "Unit"
-    assert saved[0]["aggregate_id"] == str(unit_id("postal"))
+    # One line for the request, naming what it saved; no line of its own per command.
+    assert [entry for entry in logs if entry["event"] == "command.saved"] == []
     request_line = [entry for entry in logs if entry["event"] == "request"]
-    assert request_line[-1]["principal"] == principal.principal_id
-    assert request_line[-1]["status"] == 201
+    assert len(request_line) == 1
+    line = request_line[0]
+    assert line["request_id"] == "req-42"
+    assert line["principal"] == principal.principal_id
+    assert line["status"] == 201
+    assert line["aggregate_id"] == str(unit_id("postal"))
+    [saved] = line["saved"]
+    assert saved["aggregate_type"] == "Unit"
+    assert saved["aggregate_id"] == str(unit_id("postal"))
+    assert saved["version"] == 1
+    assert saved["position"] == int(response.headers["X-Tiaokuai-Position"])
+
+
+def test_a_command_saved_outside_a_request_logs_its_own_line(system: System) -> None:
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        written = system.app.register_unit(
+            slug="postal", name="邮政管理局", kind=UnitKind.DEPARTMENT, actor=SYSTEM
+        )
+    [saved] = [entry for entry in logs if entry["event"] == "command.saved"]
+    assert saved["aggregate_type"] == "Unit"
+    assert saved["aggregate_id"] == str(written.aggregate.id)
+    assert saved["position"] == written.position
+
+
+def test_a_request_that_saves_nothing_names_nothing(system: System) -> None:
+    api = Api(system)
+    api.principal("s", Role.SECRETARIAT)
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        response = api.client.get("/units", headers=api.headers("s"))
+    assert response.status_code == 200
+    [line] = [entry for entry in logs if entry["event"] == "request"]
+    assert "saved" not in line and "aggregate_id" not in line
 
 
 def test_production_logs_are_json_lines() -> None:
