@@ -55,8 +55,15 @@ _ALLOWED_CONTROLS = {"\n", "\t"}
 def _reject_controls(value: Any) -> Any:
     texts = value if isinstance(value, list) else [value]
     for text in texts:
-        if isinstance(text, str) and any(
-            unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS for ch in text
+        # A printable text holds no control character or surrogate (isprintable is
+        # false for every category C*): the per-character look-up is for the rest.
+        if (
+            isinstance(text, str)
+            and not text.isprintable()
+            and any(
+                unicodedata.category(ch) in ("Cc", "Cs") and ch not in _ALLOWED_CONTROLS
+                for ch in text
+            )
         ):
             raise ValueError("control characters are not allowed")
     return value

@@ -10,6 +10,8 @@ from eventsourcing.domain import Aggregate
 from domain.actor import Actor
 from domain.errors import InvariantViolated, NotPermitted
 
+_CONTAINERS = frozenset({dict, list, set})
+
 
 def _thawed(value: Any) -> Any:
     """Plain containers copied all the way down; anything else is immutable, and shared."""
@@ -40,7 +42,13 @@ class TiaokuaiAggregate(Aggregate):
         command's CPU.
         """
         clone = object.__new__(type(self))
-        clone.__dict__.update({name: _thawed(value) for name, value in vars(self).items()})
+        clone.__dict__.update(
+            {
+                # Most attributes are immutable: only containers go through _thawed.
+                name: _thawed(value) if type(value) in _CONTAINERS else value
+                for name, value in vars(self).items()
+            }
+        )
         return clone
 
     @staticmethod
