@@ -19,7 +19,8 @@ class JSONBody(JSONResponse):
     whose Python-level encoder wrapper cost a command about 2 % of its CPU (a task's
     public form is two dozen fields). orjson writes the same compact UTF-8 (a float may
     be spelled otherwise: ``1e16`` for ``1e+16``); keys that are not strings are
-    written as strings, as ``json.dumps`` writes them.
+    written as strings, as ``json.dumps`` writes them. (FastAPI's ``ORJSONResponse``
+    does the same and is deprecated, with a warning on every use.)
     """
 
     def render(self, content: Any) -> bytes:

@@ -14,28 +14,24 @@ import orjson
 import structlog
 
 
-class StderrLogger:
-    """Writes each rendered line to whatever ``sys.stderr`` is when it is written.
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was set up.
 
-    Not when logging was set up: a command run in-process (tests capture and then close
-    their streams, servers redirect them) must not leave every later line writing to a
-    closed file. One ``write`` per line, where structlog's ``PrintLogger`` prints (two
-    writes and a flush under a lock): every request logs a line or two. A line-buffered
-    stream (stderr is, since Python 3.9) flushes itself at the newline.
+    A command run in-process (tests capture and then close their streams, servers
+    redirect them) must not leave every later log line writing to a closed file.
     """
 
-    def msg(self, message: str) -> None:
-        stream = sys.stderr
-        stream.write(message + "\n")
-        if not getattr(stream, "line_buffering", False):
-            stream.flush()
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
 
-    log = debug = info = warn = warning = msg
-    err = error = critical = exception = failure = fatal = msg
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
-def _stderr_logger(*_args: Any) -> StderrLogger:
-    return StderrLogger()
+stderr_logger = structlog.WriteLoggerFactory(_CurrentStderr())  # type: ignore[arg-type]
+"""structlog's ``WriteLogger`` on the stderr of the moment: one write and a flush per
+line, under its lock. (``PrintLogger`` prints: two writes and a flush; every request
+logs a line.) One file object, so every logger shares the lock."""
 
 
 class UtcTimestamp:
@@ -87,7 +83,7 @@ def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=_stderr_logger,
+        logger_factory=stderr_logger,
         cache_logger_on_first_use=True,
     )
 

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 
 from api.responses import JSONBody
 from infra.envelopes import plain
-from infra.logging import StderrLogger, UtcTimestamp
+from infra.logging import UtcTimestamp, stderr_logger
 
 
 def _stamp(stamper: UtcTimestamp) -> str:
@@ -53,7 +53,7 @@ class _Unbuffered(io.StringIO):
 def test_the_sink_writes_whole_lines_to_the_stderr_of_the_moment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    logger = StderrLogger()  # made before the stream is swapped, as at start-up
+    logger = stderr_logger()  # made before the stream is swapped, as at start-up
     first, second = _Unbuffered(), _Unbuffered()
     monkeypatch.setattr(sys, "stderr", first)
     logger.info('{"event":"a"}')
@@ -62,16 +62,16 @@ def test_the_sink_writes_whole_lines_to_the_stderr_of_the_moment(
     logger.exception('{"event":"c"}')
     assert first.getvalue() == '{"event":"a"}\n'
     assert second.getvalue() == '{"event":"b"}\n{"event":"c"}\n'
-    assert (first.flushes, second.flushes) == (1, 2)  # neither stream flushes at newlines
+    assert (first.flushes, second.flushes) == (1, 2)  # a flush per line, on each stream
 
 
-def test_the_sink_leaves_a_line_buffered_stream_to_flush_itself(
+def test_the_sink_writes_utf8_lines_to_a_line_buffered_stream(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     raw = io.BytesIO()
     stream = io.TextIOWrapper(raw, encoding="utf-8", line_buffering=True)
     monkeypatch.setattr(sys, "stderr", stream)
-    StderrLogger().msg("快递员")
+    stderr_logger().msg("快递员")
     assert raw.getvalue() == "快递员\n".encode()
 
 
