@@ -43,7 +43,8 @@ def _dumps(doc: Doc) -> str:
 
 
 def _loads(raw: str | bytes) -> Doc:
-    # Every read fetches documents as text (PostgreSQL: ``doc::text``), never as jsonb.
+    # Every read fetches documents as JSON text, never as jsonb: PostgreSQL sends it as
+    # UTF-8 bytes (``_as_utf8``), which orjson parses as they are; SQLite as str.
     result: Doc = orjson.loads(raw)
     return result
 
@@ -436,22 +437,24 @@ class _ViewsMixin:
                 c.executemany(offsets_statement, offsets)
         return highest
 
-    def read_get(self, view: str, key: str) -> Doc | None:
+    def _select(self, statement: Any, params: dict[str, Any]) -> list[Any]:
+        """The rows of one read-only statement."""
         with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql.get, {"view": view, "key": key})
-            row = c.fetchone()
-            return _loads(row["doc"]) if row else None
+            c.execute(statement, params)
+            return list(c.fetchall())
+
+    def read_get(self, view: str, key: str) -> Doc | None:
+        rows = self._select(self.sql.get, {"view": view, "key": key})
+        return _loads(rows[0]["doc"]) if rows else None
 
     def read_scan(self, view: str, prefix: str) -> list[tuple[str, Doc]]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql.scan, {"view": view, "prefix": prefix})
-            return [(row["key"], _loads(row["doc"])) for row in c.fetchall()]
+        rows = self._select(self.sql.scan, {"view": view, "prefix": prefix})
+        return [(row["key"], _loads(row["doc"])) for row in rows]
 
     def read_page(self, view: str, after: str, limit: int) -> list[tuple[str, Doc]]:
         """Up to ``limit`` documents of ``view`` with keys after ``after``, in key order."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self.sql.page, {"view": view, "after": after, "limit": limit})
-            return [(row["key"], _loads(row["doc"])) for row in c.fetchall()]
+        rows = self._select(self.sql.page, {"view": view, "after": after, "limit": limit})
+        return [(row["key"], _loads(row["doc"])) for row in rows]
 
     def reset(self, projection: Projection) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -562,6 +565,16 @@ class PendingCommit:
         return self.highest
 
 
+def _as_utf8(column: str) -> str:
+    """A jsonb column as the UTF-8 bytes of its JSON text (bytea).
+
+    Fetched in binary format, the bytes reach Python as they are and orjson parses
+    them: as text, psycopg decoded every document into a str and orjson encoded it
+    back to UTF-8 (the documents hold Chinese text: neither was the cheap ASCII copy).
+    """
+    return f"convert_to({column}::text, 'UTF8')"
+
+
 class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
     """View documents (jsonb) in the PostgreSQL database of the events."""
 
@@ -582,7 +595,7 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
         # The documents travel as text both ways: psycopg then neither parses jsonb
         # into Python nor adapts dicts, and the batch keeps text anyway.
         load_sql = SQL(
-            "SELECT t.view, t.key, t.doc::text AS doc "
+            "SELECT t.view, t.key, " + _as_utf8("t.doc") + " AS doc "
             "FROM unnest(%b::text[], %b::text[]) AS u(view, key) "
             "JOIN {0}.{1} t ON t.view = u.view AND t.key = u.key"
         ).format(schema, table)
@@ -598,7 +611,7 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
         ).format(schema, table)
 
         def load(c: _Cursor, pairs: Sequence[Pair]) -> Iterable[tuple[str, str, Any]]:
-            c.execute(load_sql, ([v for v, _ in pairs], [k for _, k in pairs]))
+            c.execute(load_sql, ([v for v, _ in pairs], [k for _, k in pairs]), binary=True)
             return [(row["view"], row["key"], row["doc"]) for row in c.fetchall()]
 
         def write(c: _Cursor, rows: Sequence[tuple[str, str, str]]) -> None:
@@ -612,14 +625,15 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
             # parses jsonb with the json module, most of a large view's read (a
             # department's view is hundreds of rows).
             get=SQL(
-                "SELECT doc::text AS doc FROM {0}.{1} WHERE view = %(view)s AND key = %(key)s"
+                "SELECT " + _as_utf8("doc") + " AS doc FROM {0}.{1} "
+                "WHERE view = %(view)s AND key = %(key)s"
             ).format(schema, table),
             scan=SQL(
-                "SELECT key, doc::text AS doc FROM {0}.{1} WHERE view = %(view)s "
+                "SELECT key, " + _as_utf8("doc") + " AS doc FROM {0}.{1} WHERE view = %(view)s "
                 "AND starts_with(key, %(prefix)s) ORDER BY key"
             ).format(schema, table),
             page=SQL(
-                "SELECT key, doc::text AS doc FROM {0}.{1} WHERE view = %(view)s "
+                "SELECT key, " + _as_utf8("doc") + " AS doc FROM {0}.{1} WHERE view = %(view)s "
                 "AND key > %(after)s ORDER BY key LIMIT %(limit)s"
             ).format(schema, table),
             upsert=SQL(
@@ -637,6 +651,13 @@ class PostgresViewRecorder(_ViewsMixin, PostgresTrackingRecorder):
             write=write,
             remove=remove,
         )
+
+    def _select(self, statement: Any, params: dict[str, Any]) -> list[Any]:
+        # One statement on an autocommit connection is its own snapshot: the BEGIN and
+        # ROLLBACK of ``transaction`` around it were two more round trips per read.
+        with self.datastore.get_connection() as conn:
+            rows: list[Any] = conn.execute(statement, params, binary=True).fetchall()
+            return rows
 
     def apply_consumed(
         self,
