@@ -19,7 +19,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, LRUCa
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from domain.actor import SYSTEM, Actor
 from domain.base import TiaokuaiAggregate
@@ -101,6 +101,8 @@ class TiaokuaiApplication(Application[UUID]):
         """Decodes stored events for envelopes: persons as ids, no key read per event."""
         # Called with a person id once its key is gone (the token cache forgets a liaison).
         self.erased_listeners: list[Callable[[str], None]] = []
+        self._unit_kinds: dict[str, UnitKind] = {}
+        self._event_at_sql: Composed | None = None
 
     def construct_repository(self) -> Repository[UUID]:
         repository = super().construct_repository()
@@ -249,6 +251,27 @@ class TiaokuaiApplication(Application[UUID]):
             row = cursor.fetchone()
         return int(row["position"]) if row else None
 
+    def event_at(self, position: int) -> tuple[str, int, str] | None:
+        """The aggregate id, version and topic of the event at a store position, if any."""
+        recorder: Any = self.recorder
+        if not isinstance(recorder, PostgresApplicationRecorder):
+            found = recorder.select_notifications(start=position, limit=1, stop=position)
+            if not found:
+                return None
+            return str(found[0].originator_id), found[0].originator_version, found[0].topic
+        # Every read-your-writes read asks this: one statement on an autocommit
+        # connection (no BEGIN and ROLLBACK around it), composed once.
+        if self._event_at_sql is None:
+            self._event_at_sql = SQL(
+                "SELECT originator_id, originator_version, topic FROM {0}.{1} "
+                "WHERE notification_id = %s"
+            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+        with recorder.datastore.get_connection() as conn:
+            row = conn.execute(self._event_at_sql, (position,)).fetchone()
+        if row is None:
+            return None
+        return str(row["originator_id"]), int(row["originator_version"]), str(row["topic"])
+
     def now(self) -> datetime:
         return self.clock.now()
 
@@ -260,11 +283,22 @@ class TiaokuaiApplication(Application[UUID]):
     def unit(self, slug: str, *, field: str = "unit") -> Unit:
         return self._load(Unit, unit_id(slug), f"{field}: unit {slug!r}")
 
+    def unit_kind(self, slug: str, *, field: str = "unit") -> UnitKind:
+        """A registered unit's kind: department (条) or town (块); NotFound if there is none.
+
+        Remembered once read: a unit is never removed and its kind never changes, and the
+        views and commands that only check a unit no longer load it from the store.
+        """
+        kind = self._unit_kinds.get(slug)
+        if kind is None:
+            kind = self._unit_kinds[slug] = self.unit(slug, field=field).kind
+        return kind
+
     def require_units(self, slugs: list[str], field: str, kind: UnitKind | None = None) -> None:
         for slug in slugs:
-            unit = self.unit(slug, field=field)
-            if kind is not None and unit.kind != kind:
-                raise InvariantViolated(f"{field}: {slug!r} is a {unit.kind}, not a {kind.value}")
+            found = self.unit_kind(slug, field=field)
+            if kind is not None and found != kind:
+                raise InvariantViolated(f"{field}: {slug!r} is a {found}, not a {kind.value}")
 
     def register_unit(self, *, slug: str, name: str, kind: UnitKind, actor: Actor) -> Written[Unit]:
         unit = Unit.register(slug=slug, name=name, kind=kind, actor=actor, at=self.now())
@@ -332,7 +366,7 @@ class TiaokuaiApplication(Application[UUID]):
         actor: Actor,
         description: str = "",
     ) -> Written[SupervisedTask]:
-        self.unit(lead_unit, field="lead_unit")
+        self.unit_kind(lead_unit, field="lead_unit")
         self.require_units(co_units, "co_units")
         self.require_units(towns, "towns", UnitKind.TOWN)
         if meeting_id is not None:
@@ -458,7 +492,7 @@ class TiaokuaiApplication(Application[UUID]):
         actor: Actor,
         expected_version: int | None = None,
     ) -> Written[SupervisedTask]:
-        self.unit(new_lead, field="new_lead")
+        self.unit_kind(new_lead, field="new_lead")
         return self._on_task(
             task_id,
             expected_version,
@@ -643,7 +677,7 @@ class TiaokuaiApplication(Application[UUID]):
     ) -> Written[ResponsibilityChain]:
         chain = self.chain(industry)
         self._expect(chain, expected_version)
-        self.unit(unit)
+        self.unit_kind(unit)
         person = self.person(
             name=responsible_person, phone=phone, person_id=person_id, field="responsible_person"
         )

@@ -69,11 +69,11 @@ class System:
             self.catch_up()
             # A projection stopped by a poison event never reaches it: not fresh.
             return not any(name in self.projector.failures for name in projections)
-        found = self.app.recorder.select_notifications(start=position, limit=1, stop=position)
-        if not found:
+        found = self.app.event_at(position)
+        if found is None:
             return False
-        aggregate_id, version = str(found[0].originator_id), found[0].originator_version
-        aggregate_type, _ = topic_names(found[0].topic)
+        aggregate_id, version, topic = found
+        aggregate_type, _ = topic_names(topic)
         deadline = time.monotonic() + timeout
         # A projection that does not take the event's aggregate type shows it as it is:
         # it records nothing for that aggregate to wait for.

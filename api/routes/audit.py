@@ -201,7 +201,7 @@ def holders(task_id: UUID, system: SystemDep, principal: Overseer) -> dict[str, 
 # --------------------------------------------------------------- views then
 @router.get("/views/units/{unit}", summary="A department's view as it stood at an instant")
 def unit_view_at(unit: str, at: Instant, system: SystemDep, principal: Overseer) -> dict[str, Any]:
-    if system.app.unit(unit).kind != UnitKind.DEPARTMENT:
+    if system.app.unit_kind(unit) != UnitKind.DEPARTMENT:
         raise HTTPException(404, f"unit: {unit!r} is a town; see /audit/views/towns/{unit}")
     found = audit.view_at(
         system, "unit_views", at, lambda s: unit_view(s, unit, now=at, tz=system.tz)
@@ -211,7 +211,7 @@ def unit_view_at(unit: str, at: Instant, system: SystemDep, principal: Overseer)
 
 @router.get("/views/towns/{town}", summary="A town's view as it stood at an instant")
 def town_view_at(town: str, at: Instant, system: SystemDep, principal: Overseer) -> dict[str, Any]:
-    if system.app.unit(town, field="town").kind != UnitKind.TOWN:
+    if system.app.unit_kind(town, field="town") != UnitKind.TOWN:
         raise HTTPException(404, f"town: {town!r} is a department; see /audit/views/units/{town}")
     found = audit.view_at(
         system, "unit_views", at, lambda s: town_view(s, town, now=at, tz=system.tz)
