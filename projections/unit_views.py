@@ -17,9 +17,8 @@ from projections.base import Projection
 from projections.envelope import EventEnvelope
 from projections.store import Doc, ViewStore
 from projections.tasks import (
+    LEAD,
     TASK_AGGREGATE,
-    by_deadline,
-    is_still_overdue,
     is_verified,
     is_verified_on_time,
     step_task,
@@ -173,6 +172,10 @@ class UnitViewProjection(Projection):
         store.put(LINKS_VIEW, key, link)
 
 
+def _deadline_then_id(dated: tuple[datetime, str, Doc]) -> tuple[datetime, str]:
+    return dated[0], dated[1]
+
+
 def _summary(row: Doc) -> dict[str, Any]:
     return {
         "id": row["task_id"],
@@ -190,25 +193,32 @@ def unit_view(store: ViewStore, unit: str, *, now: datetime, tz: ZoneInfo) -> di
     Overdue days are counted in local days of ``tz``; the on-time rate is over the
     tasks the unit currently leads that are verified or overdue (None if none).
     """
-    rows = [row for _, row in store.scan(ROWS_VIEW, f"{unit}/")]
     counts: dict[str, dict[str, int]] = {c: dict.fromkeys(STATES, 0) for c in CAPACITIES}
-    for row in rows:
-        counts[row["capacity"]][row["state"]] = counts[row["capacity"]].get(row["state"], 0) + 1
-    ordered = by_deadline(rows, key="task_id")
-    open_rows = [row for row in ordered if not is_verified(row)]
-    awaiting = [_summary(row) for row in open_rows if not row["signed"]]
+    judged = on_time = 0
+    # One pass over the rows, each deadline parsed once: a department leads hundreds
+    # of tasks, and this runs on every read of its view.
+    dated: list[tuple[datetime, str, Doc]] = []
+    for _, row in store.scan(ROWS_VIEW, f"{unit}/"):
+        by_state = counts[row["capacity"]]
+        by_state[row["state"]] = by_state.get(row["state"], 0) + 1
+        if row["capacity"] == LEAD and (is_verified(row) or row["overdue"]):
+            judged += 1
+            on_time += is_verified_on_time(row)
+        dated.append((parse_instant(row["deadline"]), row["task_id"], row))
+    dated.sort(key=_deadline_then_id)
     horizon = now + DUE_SOON
-    due_soon = [
-        _summary(row) for row in open_rows if now <= parse_instant(row["deadline"]) <= horizon
-    ]
-    overdue = [
-        {**_summary(row), "overdue_days": days_between(row["deadline"], now, tz)}
-        for row in ordered
-        if is_still_overdue(row)
-    ]
-    led = [row for row in rows if row["capacity"] == Capacity.LEAD.value]
-    judged = [row for row in led if is_verified(row) or row["overdue"]]
-    on_time = [row for row in judged if is_verified_on_time(row)]
+    awaiting: list[dict[str, Any]] = []
+    due_soon: list[dict[str, Any]] = []
+    overdue: list[dict[str, Any]] = []
+    for deadline, _, row in dated:
+        if is_verified(row):
+            continue
+        if not row["signed"]:
+            awaiting.append(_summary(row))
+        if now <= deadline <= horizon:
+            due_soon.append(_summary(row))
+        if row["overdue"]:
+            overdue.append({**_summary(row), "overdue_days": days_between(deadline, now, tz)})
     links = sorted(
         (link for _, link in store.scan(LINKS_VIEW, f"{unit}/")),
         key=lambda link: (link["industry"], _link_order(link["link_id"])),
@@ -223,7 +233,7 @@ def unit_view(store: ViewStore, unit: str, *, now: datetime, tz: ZoneInfo) -> di
         "awaiting_signature": awaiting,
         "due_within_7_days": due_soon,
         "overdue": overdue,
-        "on_time_rate": len(on_time) / len(judged) if judged else None,
+        "on_time_rate": on_time / judged if judged else None,
         "chain_links": links,
         "committees": committees,
     }
