@@ -32,7 +32,8 @@ end. Phases, in order:
 4. **Freshness.** ``POST /tasks/{id}/urge`` at a steady ``--fresh-rate`` per second for
    ``--fresh-seconds``; from each response, the time until the projections' ``applied``
    documents show the new version (polled every 2 ms), and the time a client waits for
-   ``GET /views/units/<unit>?after=<position>``.
+   ``GET /views/units/<unit>?after=<position>``. Meanwhile ``DiskProbe`` times a small
+   durable write every 10 ms: a stall of the disk holds up every commit at once.
 
 Run: ``make bench`` or ``.venv/bin/python -m bench.pipeline [--events 50000]``.
 """
@@ -76,6 +77,7 @@ from pydantic import BaseModel
 
 from bench.http import Answer, HttpError, read_response
 from bench.support import (
+    DiskProbe,
     PostgresMeter,
     free_port,
     git_state,
@@ -1618,7 +1620,7 @@ class Bench:
 
         seconds = self.args.fresh_seconds
         log(f"{phase}: {rate:g} commands/s for {seconds:g} s")
-        with self.meter.phase(phase, self.cpu):
+        with self.meter.phase(phase, self.cpu), DiskProbe() as disk:
             fresh = asyncio.run(
                 freshness(
                     self.api_url,
@@ -1644,6 +1646,7 @@ class Bench:
             "unseen": fresh.unseen,
             "unanswered": fresh.unanswered,
             "connections": fresh.connections,
+            "disk": disk.summary(),
         }
 
     # --------------------------------------------------------------- teardown
@@ -1867,6 +1870,18 @@ def _fresh_table(out: Report, fresh: dict[str, Any], title: str = "4. Freshness"
         ["until", "n", "p50 ms", "p90 ms", "p99 ms", "max ms"],
         rows,
     )
+    disk = fresh.get("disk")
+    if disk and disk["writes"]:
+        out.line(
+            f"   disk meanwhile (8 KiB + fdatasync every 10 ms, bench's temp directory): "
+            f"p50 {disk['p50_ms']:.2f} ms, max {disk['max_ms']:.0f} ms, "
+            f"{disk['stalls']} over {disk['stall_ms']:.0f} ms"
+            + (
+                " (every commit waits for the disk: a stall holds up every write)"
+                if disk["stalls"]
+                else ""
+            )
+        )
     if fresh["unseen"] or fresh["unanswered"] or fresh["read_errors"] or c["errors"]:
         out.line(
             f"   unanswered within 30 s: {fresh['unanswered']}, never seen: {fresh['unseen']}, "

@@ -9,7 +9,9 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +151,53 @@ def callgrind_total(log: str) -> int | None:
     """The instructions callgrind counted, from the summary it writes at exit (None if none)."""
     found = re.findall(r"I\s+refs:\s+([\d,]+)", log)
     return int(found[-1].replace(",", "")) if found else None
+
+
+class DiskProbe:
+    """The latency of small durable writes while a phase runs: 8 KiB and an fdatasync
+    every ``interval`` seconds, in a file of ``directory`` (put it on PostgreSQL's disk).
+
+    Every commit waits for its WAL to reach the disk, so a stall of the disk stalls
+    every writer at once; the probe tells such a stall of the machine from one of the
+    code. Its own load is a hundred small writes a second.
+    """
+
+    def __init__(self, directory: str | None = None, interval: float = 0.01) -> None:
+        self.directory, self.interval = directory, interval
+        self.latencies_ms: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> DiskProbe:
+        self._thread = threading.Thread(target=self._run, name="disk-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        block = b"\0" * 8192
+        with tempfile.NamedTemporaryFile(dir=self.directory, prefix="disk-probe-") as file:
+            fd, n = file.fileno(), 0
+            while not self._stop.wait(self.interval):
+                started = time.perf_counter()
+                os.pwrite(fd, block, (n % 128) * 8192)
+                os.fdatasync(fd)
+                self.latencies_ms.append((time.perf_counter() - started) * 1000)
+                n += 1
+
+    def summary(self, stall_ms: float = 100.0) -> dict[str, Any]:
+        """Count, median, maximum, and the writes slower than ``stall_ms``."""
+        ordered = sorted(self.latencies_ms)
+        slow = [ms for ms in ordered if ms > stall_ms]
+        return {
+            "writes": len(ordered),
+            "p50_ms": ordered[len(ordered) // 2] if ordered else None,
+            "max_ms": ordered[-1] if ordered else None,
+            "stall_ms": stall_ms,
+            "stalls": len(slow),
+            "stalled_ms": sum(slow),
+        }
