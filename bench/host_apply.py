@@ -24,16 +24,17 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import re
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from bench.pipeline import PG_DEFAULT, _quiet_logs
-from bench.support import callgrind_total
+from bench.support import (
+    add_instruction_options,
+    callgrind_switch,
+    count_under_callgrind,
+)
 
 
 def messages(system: Any, topic: str, partitions: int, epoch: str) -> list[Any]:
@@ -115,13 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--only", action="append", help="projection name (repeatable)")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the polls into FILE")
-    parser.add_argument(
-        "--instructions", action="store_true", help="count instructions under valgrind"
-    )
-    parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
+    add_instruction_options(parser)
     args = parser.parse_args(argv)
     if args.instructions:
-        return _count_instructions(argv if argv is not None else sys.argv[1:])
+        given = argv if argv is not None else sys.argv[1:]
+        return count_under_callgrind("bench.host_apply", given, "events in", "event", 1e3, "k")
     os.environ["TIAOKUAI_STORE_POOL_SIZE"] = "2"
     _quiet_logs()
 
@@ -158,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settle_collector(settings.gc_young_threshold)  # as the worker process does
         profiler = cProfile.Profile() if args.profile else None
         if args.under_callgrind:
-            _callgrind("on")
+            callgrind_switch("on")
         if profiler:
             profiler.enable()
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -170,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             profiler.disable()
             profiler.dump_stats(args.profile)
         if args.under_callgrind:
-            _callgrind("off")
+            callgrind_switch("off")
         n = sum(len(m) for batch in batches for m in batch.values())
         applied = {m.name: m.worker.applied for m in host.members}
         print(
@@ -181,40 +180,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     finally:
         system.close()
-    return 0
-
-
-def _callgrind(state: str) -> None:
-    """Turn callgrind's counting of this process on or off."""
-    subprocess.run(
-        ["callgrind_control", "--instr=" + state, str(os.getpid())], check=True, capture_output=True
-    )
-
-
-def _count_instructions(argv: Sequence[str]) -> int:
-    """Run this bench under callgrind, counting only the polls' work; print it per event."""
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed")
-    inner = [a for a in argv if a != "--instructions"]
-    valgrind = [
-        "valgrind",
-        "--tool=callgrind",
-        "--instr-atstart=no",
-        "--cache-sim=no",
-        "--callgrind-out-file=/dev/null",
-    ]
-    result = subprocess.run(
-        [*valgrind, sys.executable, "-m", "bench.host_apply", *inner, "--under-callgrind"],
-        capture_output=True,
-        text=True,
-    )
-    print(result.stdout, end="")
-    total = callgrind_total(result.stderr)
-    events = re.findall(r"^(\d+) events in", result.stdout, re.MULTILINE)
-    if result.returncode or total is None or not events:
-        print(result.stderr[-3000:], file=sys.stderr)
-        return result.returncode or 1
-    print(f"instructions per event: {total / int(events[0]) / 1e3:.1f} k ({total:,} in all)")
     return 0
 
 

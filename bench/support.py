@@ -3,15 +3,18 @@ commit, and CPU metering of processes, the machine and a run's PostgreSQL backen
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +204,53 @@ class DiskProbe:
             "stalls": len(slow),
             "stalled_ms": sum(slow),
         }
+
+
+def add_instruction_options(parser: argparse.ArgumentParser) -> None:
+    """``--instructions`` (count under valgrind) and the hidden flag of the counted run."""
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under valgrind"
+    )
+    parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
+
+
+def callgrind_switch(state: str) -> None:
+    """Turn callgrind's counting of this process ``on`` or ``off`` (``--instr-atstart=no``)."""
+    subprocess.run(
+        ["callgrind_control", "--instr=" + state, str(os.getpid())], check=True, capture_output=True
+    )
+
+
+def count_under_callgrind(
+    module: str, argv: Sequence[str], counted: str, per: str, scale: float, unit: str
+) -> int:
+    """Run ``python -m module`` under callgrind and print the instructions per counted thing.
+
+    The module is given ``argv`` less ``--instructions``, plus ``--under-callgrind``, and
+    switches the counting on and off around its measured work (``callgrind_switch``); its
+    output's first line matching ``^(\\d+) <counted>`` says how many things it measured.
+    """
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed")
+    inner = [a for a in argv if a != "--instructions"]
+    valgrind = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        "--cache-sim=no",
+        "--callgrind-out-file=/dev/null",
+    ]
+    result = subprocess.run(
+        [*valgrind, sys.executable, "-m", module, *inner, "--under-callgrind"],
+        capture_output=True,
+        text=True,
+    )
+    print(result.stdout, end="")
+    total = callgrind_total(result.stderr)
+    found = re.findall(rf"^(\d+) {counted}", result.stdout, re.MULTILINE)
+    if result.returncode or total is None or not found:
+        print(result.stderr[-3000:], file=sys.stderr)
+        return result.returncode or 1
+    figure = total / int(found[0]) / scale
+    print(f"instructions per {per}: {figure:.2f} {unit} ({total:,} in all)")
+    return 0

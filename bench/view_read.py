@@ -21,9 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -34,7 +31,12 @@ from psycopg import sql
 
 from bench.api_inprocess import call
 from bench.pipeline import PG_DEFAULT, _quiet_logs, _secretariat, issue_task
-from bench.support import callgrind_total, free_port
+from bench.support import (
+    add_instruction_options,
+    callgrind_switch,
+    count_under_callgrind,
+    free_port,
+)
 
 UNIT = "view-read-dept"
 
@@ -45,13 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=200, help="tasks the department leads")
     parser.add_argument("--reads", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20, help="reads before the counted ones")
-    parser.add_argument(
-        "--instructions", action="store_true", help="count instructions under valgrind"
-    )
-    parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
+    add_instruction_options(parser)
     args = parser.parse_args(argv)
     if args.instructions:
-        return _count_instructions(argv if argv is not None else sys.argv[1:])
+        given = argv if argv is not None else sys.argv[1:]
+        return count_under_callgrind("bench.view_read", given, "reads of", "read", 1e6, "M")
     _quiet_logs()
 
     from api.app import create_app
@@ -87,12 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         asyncio.run(reads(args.warmup))
         if args.under_callgrind:
-            _callgrind("on")
+            callgrind_switch("on")
         cpu0, wall0 = time.process_time(), time.perf_counter()
         asyncio.run(reads(args.reads))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         if args.under_callgrind:
-            _callgrind("off")
+            callgrind_switch("off")
         sys.stderr = stderr
         print(
             f"{args.reads} reads of a view of {args.tasks} tasks: "
@@ -103,40 +103,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         with psycopg.connect(args.store, autocommit=True) as conn:
             drop = sql.SQL("DROP SCHEMA IF EXISTS {0} CASCADE")
             conn.execute(drop.format(sql.Identifier(schema)))
-    return 0
-
-
-def _callgrind(state: str) -> None:
-    """Turn callgrind's counting of this process on or off."""
-    subprocess.run(
-        ["callgrind_control", "--instr=" + state, str(os.getpid())], check=True, capture_output=True
-    )
-
-
-def _count_instructions(argv: Sequence[str]) -> int:
-    """Run this bench under callgrind, counting only the reads; print it per read."""
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is not installed")
-    inner = [a for a in argv if a != "--instructions"]
-    valgrind = [
-        "valgrind",
-        "--tool=callgrind",
-        "--instr-atstart=no",
-        "--cache-sim=no",
-        "--callgrind-out-file=/dev/null",
-    ]
-    result = subprocess.run(
-        [*valgrind, sys.executable, "-m", "bench.view_read", *inner, "--under-callgrind"],
-        capture_output=True,
-        text=True,
-    )
-    print(result.stdout, end="")
-    total = callgrind_total(result.stderr)
-    reads = re.findall(r"^(\d+) reads of", result.stdout, re.MULTILINE)
-    if result.returncode or total is None or not reads:
-        print(result.stderr[-3000:], file=sys.stderr)
-        return result.returncode or 1
-    print(f"instructions per read: {total / int(reads[0]) / 1e6:.2f} M ({total:,} in all)")
     return 0
 
 
