@@ -274,6 +274,31 @@ def test_offsets_commit_with_the_documents_or_not_at_all(pg_system: System) -> N
     assert every_view(pg_system) == before
 
 
+TRICKY_TEXT = '督办任务：快递🚚 𠀀 "引号" \\ 反斜杠\n换行 \u2028 ☃'
+"""Chinese, characters beyond the BMP, quotes, a backslash, a newline, U+2028."""
+
+
+def test_documents_round_trip_as_utf8_whatever_their_text(system: System) -> None:
+    recorder = system.view_recorder
+    doc = {"title": TRICKY_TEXT, "weight": 1.5, "rows": [{"none": None, "flag": True}]}
+    recorder.put_doc("probe_view", "unit/1", doc)
+    recorder.put_doc("probe_view", "unit/2", {**doc, "weight": 2})
+    assert recorder.read_get("probe_view", "unit/1") == doc
+    assert [key for key, _ in recorder.read_scan("probe_view", "unit/")] == ["unit/1", "unit/2"]
+    assert recorder.read_page("probe_view", "unit/1", 10) == [("unit/2", {**doc, "weight": 2})]
+    if isinstance(recorder, PostgresViewRecorder):
+        # Stored as jsonb the server can read, not as the text of some bytes.
+        schema = recorder.datastore.schema
+        with psycopg.connect(POSTGRES_URL) as conn:
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT doc->>'title', jsonb_typeof(doc->'weight') FROM {0}.tiaokuai_views "
+                    "WHERE view = 'probe_view' AND key = 'unit/1'"
+                ).format(sql.Identifier(schema))
+            ).fetchone()
+        assert row == (TRICKY_TEXT, "number")
+
+
 def test_a_view_read_page_by_page_is_every_document_once_in_key_order(system: System) -> None:
     """The replay compares views page by page (keyset paging): no document lost or doubled."""
     from infra.replay import _pages
