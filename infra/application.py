@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
@@ -102,7 +103,6 @@ class TiaokuaiApplication(Application[UUID]):
         # Called with a person id once its key is gone (the token cache forgets a liaison).
         self.erased_listeners: list[Callable[[str], None]] = []
         self._unit_kinds: dict[str, UnitKind] = {}
-        self._event_at_sql: Composed | None = None
 
     def construct_repository(self) -> Repository[UUID]:
         repository = super().construct_repository()
@@ -261,16 +261,19 @@ class TiaokuaiApplication(Application[UUID]):
             return str(found[0].originator_id), found[0].originator_version, found[0].topic
         # Every read-your-writes read asks this: one statement on an autocommit
         # connection (no BEGIN and ROLLBACK around it), composed once.
-        if self._event_at_sql is None:
-            self._event_at_sql = SQL(
-                "SELECT originator_id, originator_version, topic FROM {0}.{1} "
-                "WHERE notification_id = %s"
-            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
         with recorder.datastore.get_connection() as conn:
-            row = conn.execute(self._event_at_sql, (position,)).fetchone()
+            row = conn.execute(self._event_at_statement, (position,)).fetchone()
         if row is None:
             return None
         return str(row["originator_id"]), int(row["originator_version"]), str(row["topic"])
+
+    @cached_property
+    def _event_at_statement(self) -> Composed:
+        recorder: Any = self.recorder
+        return SQL(
+            "SELECT originator_id, originator_version, topic FROM {0}.{1} "
+            "WHERE notification_id = %s"
+        ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -172,10 +173,6 @@ class UnitViewProjection(Projection):
         store.put(LINKS_VIEW, key, link)
 
 
-def _deadline_then_id(dated: tuple[datetime, str, Doc]) -> tuple[datetime, str]:
-    return dated[0], dated[1]
-
-
 def _summary(row: Doc) -> dict[str, Any]:
     return {
         "id": row["task_id"],
@@ -205,7 +202,7 @@ def unit_view(store: ViewStore, unit: str, *, now: datetime, tz: ZoneInfo) -> di
             judged += 1
             on_time += is_verified_on_time(row)
         dated.append((parse_instant(row["deadline"]), row["task_id"], row))
-    dated.sort(key=_deadline_then_id)
+    dated.sort(key=itemgetter(0, 1))  # deadline, then task id: never the row itself
     horizon = now + DUE_SOON
     awaiting: list[dict[str, Any]] = []
     due_soon: list[dict[str, Any]] = []
